@@ -1,0 +1,188 @@
+"""The `factory` command: the only place that prints or exits.
+
+Exit codes (also in README.md): 0 ok, 1 check failed (drift), 2 usage,
+3 invalid definitions, 4 render failed, 5 environment, 70 internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from factory import __version__
+from factory.errors import DefinitionError, ExitCode, FactoryError
+from factory.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OUTPUT = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is stable and meant for scripts and CI.",
+)
+
+
+def _errors_to_exit_codes(func: F) -> F:
+    """The error boundary: FactoryError -> its message and exit code, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FactoryError as exc:
+            output = click.get_current_context().params.get("output", "text")
+            if output == "json":
+                click.echo(json.dumps(_error_json(exc), indent=2))
+            else:
+                click.echo(
+                    click.style("error: ", fg="red", bold=True) + exc.show().replace("\n", "\nerror: "), err=True
+                )
+            sys.exit(int(exc.exit_code))
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say so plainly, with the traceback only on request
+            if os.environ.get("FACTORY_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (set FACTORY_DEBUG=1 for a traceback)", err=True)
+            sys.exit(int(ExitCode.INTERNAL))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _error_json(exc: FactoryError) -> dict[str, Any]:
+    result: dict[str, Any] = {"ok": False, "exit_code": int(exc.exit_code), "error": type(exc).__name__}
+    if isinstance(exc, DefinitionError):
+        result["problems"] = [
+            {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in exc.problems
+        ]
+    else:
+        result["message"] = exc.show()
+    return result
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="factory")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project directory (default: nearest directory with stacks/, or $FACTORY_ROOT).",
+)
+@click.pass_context
+def main(ctx: click.Context, root: Path | None) -> None:
+    """Base-image factory: stack definitions in, linted multi-arch base images out.
+
+    \b
+    Exit codes:
+      0  success
+      1  a check found a difference (render --check: rendered/ is stale)
+      2  usage error
+      3  invalid definitions (stacks/*.yaml, pins/images.yaml)
+      4  a template failed to render (rendered/ left untouched)
+      5  a required tool or service is missing
+      70 internal error (a bug: please report it)
+    """
+    ctx.obj = root
+
+
+def _project(ctx: click.Context) -> Project:
+    root = ctx.find_root().obj
+    return Project(root.resolve()) if root is not None else Project.find()
+
+
+@main.command()
+@OUTPUT
+@click.pass_context
+@_errors_to_exit_codes
+def validate(ctx: click.Context, output: str) -> None:
+    """Validate stacks/*.yaml and pins; report every problem as file:line: field: message."""
+    project = _project(ctx)
+    cat = project.load()
+    stacks = sorted({t.stack for t in cat.targets})
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "os": cat.os.id, "stacks": stacks, "targets": len(cat.targets)}, indent=2))
+    else:
+        click.echo(f"ok: {cat.os.id} and {len(stacks)} stacks, {len(cat.targets)} targets are valid")
+
+
+@main.command(name="list")
+@OUTPUT
+@click.option("--stack", "stacks", multiple=True, help="Only these stacks (repeatable).")
+@click.pass_context
+@_errors_to_exit_codes
+def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> None:
+    """Print the build matrix: one row per target, in build order (usable as a CI matrix)."""
+    from factory import matrix
+
+    project = _project(ctx)
+    cat = project.load()
+    rows = matrix.rows(cat, stacks or None)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:<28} {','.join(row['platforms']):<24} {' '.join(row['tags']):<28} rendered/{row['dockerfile']}"
+        )
+
+
+@main.command()
+@OUTPUT
+@click.option("--stack", "stacks", multiple=True, help="Only these stacks (repeatable; 'os' is the OS base).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a unified diff if rendered/ is stale.")
+@click.option(
+    "--syntax",
+    "syntax_line",
+    default=None,
+    metavar="IMAGE",
+    help="Emit a `# syntax=IMAGE` line (off by default: it makes BuildKit pull a frontend image).",
+)
+@click.pass_context
+@_errors_to_exit_codes
+def render(ctx: click.Context, output: str, stacks: tuple[str, ...], check: bool, syntax_line: str | None) -> None:
+    """Render every target's Dockerfile and .dockerignore into rendered/ (atomically)."""
+    from factory import render as rendering
+
+    project = _project(ctx)
+    cat = project.load()
+    scope = _scope(cat, stacks)
+    files = rendering.Renderer(project.templates, cat, syntax_line=syntax_line).render_all(scope)
+    if check:
+        difference = rendering.diff(project.rendered, files, scope)
+        if output == "json":
+            click.echo(json.dumps({"ok": not difference, "stale": bool(difference), "diff": difference}, indent=2))
+        elif difference:
+            click.echo(difference, nl=False)
+            click.echo("error: rendered/ is stale: run `factory render` and commit the result", err=True)
+        else:
+            click.echo(f"ok: rendered/ is up to date ({len(files)} files)")
+        sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
+    changed = rendering.write(project.rendered, files, scope)
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "files": len(files), "changed": changed}, indent=2))
+    else:
+        for path in changed:
+            click.echo(f"wrote rendered/{path}")
+        click.echo(f"ok: {len(files)} files rendered, {len(changed)} changed")
+
+
+def _scope(cat: Any, stacks: tuple[str, ...]) -> list[str] | None:
+    if not stacks:
+        return None
+    known = {t.stack for t in cat.targets} | {"os"}
+    unknown = sorted(set(stacks) - known)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown stack {', '.join(unknown)} (known: {', '.join(sorted(known))})", param_hint="--stack"
+        )
+    return sorted(set(stacks))

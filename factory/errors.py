@@ -1,0 +1,74 @@
+"""Every error the factory raises on purpose, and the exit code each maps to.
+
+The CLI is the single error boundary: it catches `FactoryError`, prints
+`error.show()` and exits with `error.exit_code`. Anything else is a bug and
+exits with `ExitCode.INTERNAL`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ExitCode(enum.IntEnum):
+    """Documented process exit codes (README.md lists them)."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a check ran and found a difference (e.g. rendered/ is stale)
+    USAGE = 2  # bad command line (click's own code)
+    INVALID_DEFINITION = 3  # stacks/*.yaml, pins or site configuration are invalid
+    RENDER_FAILED = 4  # a template failed; rendered/ was left untouched
+    ENVIRONMENT = 5  # a required tool or service is missing or unusable
+    INTERNAL = 70  # a bug in the factory itself
+
+
+class FactoryError(Exception):
+    """Base class of every error the factory raises deliberately."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def show(self) -> str:
+        """The text printed to the user: one line per problem, no traceback."""
+        return str(self)
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in one input file, located as precisely as known."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DefinitionError(FactoryError):
+    """One or more definitions are invalid; carries every problem found, sorted."""
+
+    exit_code = ExitCode.INVALID_DEFINITION
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(sorted(set(problems), key=_problem_order))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, str, str]:
+    return (problem.file, problem.line or 0, problem.field, problem.message)
+
+
+class RenderError(FactoryError):
+    """A template could not be rendered; names the target and the template line."""
+
+    exit_code = ExitCode.RENDER_FAILED
+
+
+class EnvironmentProblem(FactoryError):
+    """A tool or service the command needs is missing or unusable."""
+
+    exit_code = ExitCode.ENVIRONMENT

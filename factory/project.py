@@ -1,0 +1,46 @@
+"""Where a factory project lives on disk, and the one call that loads it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory import catalogue, model, render
+from factory.errors import DefinitionError, Problem
+
+
+@dataclass(frozen=True)
+class Project:
+    """A checkout holding stacks/, templates/, pins/ and rendered/."""
+
+    root: Path
+
+    @property
+    def templates(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def rendered(self) -> Path:
+        return self.root / "rendered"
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Project:
+        """The nearest directory at or above `start` (or $FACTORY_ROOT) that has stacks/."""
+        explicit = os.environ.get("FACTORY_ROOT")
+        here = Path(explicit) if explicit and start is None else (start or Path.cwd())
+        here = here.resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / "stacks").is_dir():
+                return cls(candidate)
+        raise DefinitionError(
+            [Problem(str(here), None, "", "no stacks/ directory here or above (use --root or FACTORY_ROOT)")]
+        )
+
+    def load(self) -> model.Catalogue:
+        """Load and validate the whole catalogue."""
+        if not (self.root / "stacks").is_dir():
+            raise DefinitionError([Problem(str(self.root), None, "", "no stacks/ directory in this project")])
+        if not self.templates.is_dir():
+            raise DefinitionError([Problem(str(self.templates), None, "", "no templates/ directory")])
+        return catalogue.load(self.root, render.available_templates(self.templates))
