@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from factory.cli import main
+from tests.conftest import REPO
+
+FACTORY = Path(sys.executable).parent / "factory"
+
+
+@pytest.mark.parametrize("args", [[], ["validate"], ["render"], ["list"]])
+def test_help_everywhere(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+
+
+def test_top_level_help_documents_exit_codes() -> None:
+    output = CliRunner().invoke(main, ["--help"]).output
+    for code in ("0  success", "1  a check", "3  invalid definitions", "4  a template", "70 internal"):
+        assert code in output
+
+
+def test_list_json_is_a_ci_matrix() -> None:
+    result = CliRunner().invoke(main, ["--root", str(REPO), "list", "--output", "json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert rows[0]["id"] == "os:trixie"
+    ids = [r["id"] for r in rows]
+    for row in rows:  # parents are listed before their children
+        if row["base"] is not None and row["base"] in ids:
+            assert ids.index(row["base"]) < ids.index(row["id"])
+    python = next(r for r in rows if r["id"] == "python:3.13-runtime")
+    assert python == {
+        "id": "python:3.13-runtime",
+        "stack": "python",
+        "version": "3.13",
+        "variant": "runtime",
+        "image": "python",
+        "platforms": ["linux/amd64", "linux/arm64"],
+        "tags": ["python:3.13", "python:3"],
+        "base": "os:trixie",
+        "dockerfile": "python/3.13/runtime/Dockerfile",
+    }
+
+
+def test_list_filters_by_stack() -> None:
+    result = CliRunner().invoke(main, ["--root", str(REPO), "list", "--stack", "go", "-o", "json"])
+    assert [r["id"] for r in json.loads(result.stdout)] == ["go:1.24-build", "go:static"]
+
+
+def test_validate_json(make_project: Callable[..., Path]) -> None:
+    result = CliRunner().invoke(main, ["--root", str(make_project()), "validate", "-o", "json"])
+    assert json.loads(result.stdout) == {"ok": True, "os": "os:trixie", "stacks": ["tool"], "targets": 1}
+
+
+def test_no_project_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--root", str(tmp_path), "validate"])
+    assert result.exit_code == 3
+    assert result.stderr == f"error: {tmp_path}: no stacks/ directory in this project\n"
+
+
+def test_project_found_from_a_subdirectory(make_project: Callable[..., Path]) -> None:
+    root = make_project()
+    result = subprocess.run([str(FACTORY), "validate"], cwd=root / "stacks", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_option_is_usage_error() -> None:
+    result = CliRunner().invoke(main, ["render", "--frobnicate"])
+    assert result.exit_code == 2
+
+
+def test_render_json_reports_changes(make_project: Callable[..., Path]) -> None:
+    root = make_project()
+    first = json.loads(CliRunner().invoke(main, ["--root", str(root), "render", "-o", "json"]).stdout)
+    assert first["ok"] and first["files"] == 4 and len(first["changed"]) == 4
+    second = json.loads(CliRunner().invoke(main, ["--root", str(root), "render", "-o", "json"]).stdout)
+    assert second["changed"] == []
+
+
+def test_internal_errors_exit_70_without_traceback(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory import project
+
+    def boom(self: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(project.Project, "load", boom)
+    result = CliRunner().invoke(main, ["--root", str(make_project()), "validate"])
+    assert result.exit_code == 70
+    assert "internal error: ZeroDivisionError: boom" in result.stderr
+    assert "Traceback" not in result.output
