@@ -90,6 +90,8 @@ def main(ctx: click.Context, root: Path | None) -> None:
       3  invalid definitions (stacks/*.yaml, pins/images.yaml)
       4  a template failed to render (rendered/ left untouched)
       5  a required tool or service is missing
+      6  lint findings at or above the failure threshold
+      7  a build failed (independent targets still finished)
       70 internal error (a bug: please report it)
     """
     ctx.obj = root

@@ -21,6 +21,8 @@ class ExitCode(enum.IntEnum):
     INVALID_DEFINITION = 3  # stacks/*.yaml, pins or site configuration are invalid
     RENDER_FAILED = 4  # a template failed; rendered/ was left untouched
     ENVIRONMENT = 5  # a required tool or service is missing or unusable
+    LINT_FAILED = 6  # lint findings at or above the failure threshold
+    BUILD_FAILED = 7  # at least one target failed to build (the others finished)
     INTERNAL = 70  # a bug in the factory itself
 
 
