@@ -203,6 +203,71 @@ PINS = {
     },
 }
 
+ENDPOINT = _rx(
+    r"(unix:///[A-Za-z0-9._/-]+|tcp://[A-Za-z0-9.-]+:[0-9]+|ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]+)?|kubernetes://[a-z0-9.-]+)",
+    "an engine endpoint: unix:///path, tcp://host:port, ssh://user@host or kubernetes://namespace",
+)
+REGISTRY = _rx(r"[A-Za-z0-9.-]+(:[0-9]+)?", "a registry host[:port] such as 127.0.0.1:5000")
+REPO_PATH = _rx(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*", "a repository path such as 'factory'")
+FILE_PATH = _rx(r"[A-Za-z0-9._/~+-]+", "a file path")
+
+SITE = {
+    "registry": {
+        "type": "dict",
+        "schema": {
+            "address": REGISTRY,
+            "namespace": REPO_PATH,
+            "staging_namespace": REPO_PATH,
+            "insecure": {"type": "boolean"},
+        },
+    },
+    "platforms": PLATFORM_LIST,
+    "builders": {
+        "type": "dict",
+        "keysrules": {"type": "string", "allowed": list(PLATFORMS)},
+        "valuesrules": {
+            "type": "dict",
+            "schema": {
+                "endpoint": {**ENDPOINT, "required": True},
+                "tls": {
+                    "type": "dict",
+                    "schema": {"ca": FILE_PATH, "cert": FILE_PATH, "key": FILE_PATH},
+                },
+                "driver": {"type": "string", "allowed": ["docker", "kubernetes", "remote"]},
+            },
+        },
+    },
+    "build": {
+        "type": "dict",
+        "schema": {
+            "compression": {"type": "string", "allowed": ["gzip", "zstd", "uncompressed"]},
+            "cache": {"type": "boolean"},
+            "sbom": {"type": "boolean"},
+            "provenance": {"type": "boolean"},
+            "concurrency": {"type": "integer", "min": 1, "max": 32},
+            "ca_bundle": {**FILE_PATH, "nullable": True},
+            "network": {"type": "string", "allowed": ["default", "host"]},
+            "syntax": {
+                **_rx(r"[a-z0-9./_-]+(:[A-Za-z0-9_.-]+)?(@sha256:[0-9a-f]{64})?", "a frontend image"),
+                "nullable": True,
+            },
+        },
+    },
+    "os": {
+        "type": "dict",
+        "schema": {
+            "mirror": {**URL, "nullable": True},
+            "security_mirror": {**URL, "nullable": True},
+            "snapshot": {
+                **_rx(r"[0-9]{8}T[0-9]{6}Z", "a snapshot timestamp such as 20251120T000000Z"),
+                "nullable": True,
+            },
+        },
+    },
+    "state_dir": FILE_PATH,
+    "cache_dir": FILE_PATH,
+}
+
 _PROXY_ENV = re.compile(r"(?i)(https?|ftp|no|all)_proxy")
 _INSTALL_FIELDS = {
     "os-packages": ({"packages"}, set()),
@@ -264,7 +329,7 @@ class _Validator(Validator):  # type: ignore[misc]
                 self._error(field, "url and sha256 must name the same architectures")
 
 
-SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PINS}
+SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PINS, "site": SITE}
 
 
 def validate(marked: Marked, kind: str) -> list[Problem]:

@@ -1,0 +1,118 @@
+"""Site configuration (factory.yaml): where images go and how they are built.
+
+Every key has a default, so a fresh clone with no factory.yaml uses the
+embedded defaults: a local registry on 127.0.0.1:5000, the local engine for
+every platform, gzip layers, registry build cache on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from factory.errors import DefinitionError
+from factory.schema import validate
+from factory.yamlmarks import load_file
+
+SITE_FILE = "factory.yaml"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where images are pushed: staging first, final tags only after promotion."""
+
+    address: str = "127.0.0.1:5000"
+    namespace: str = "factory"
+    staging_namespace: str = "factory-staging"
+    insecure: bool = True  # plain HTTP; the engine treats 127.0.0.0/8 as insecure anyway
+
+    def repository(self, image: str, *, staging: bool = False) -> str:
+        """`address/namespace/image`, e.g. 127.0.0.1:5000/factory/python."""
+        return f"{self.address}/{self.staging_namespace if staging else self.namespace}/{image}"
+
+
+@dataclass(frozen=True)
+class Builder:
+    """The engine that builds one platform (native node) instead of the local one."""
+
+    platform: str
+    endpoint: str
+    driver: str = "docker"
+    tls: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How `factory build` drives buildx."""
+
+    compression: str = "gzip"
+    cache: bool = True
+    sbom: bool = False
+    provenance: bool = False
+    concurrency: int = 1
+    ca_bundle: str | None = None
+    network: str = "default"
+    syntax: str | None = None
+
+
+@dataclass(frozen=True)
+class OSSource:
+    """Overrides for where the OS base packages come from."""
+
+    mirror: str | None = None  # None: the machine's own apt sources
+    security_mirror: str | None = None
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """The whole site configuration with defaults filled in."""
+
+    registry: Registry = field(default_factory=Registry)
+    platforms: tuple[str, ...] | None = None  # None: every platform a target declares
+    builders: tuple[Builder, ...] = ()
+    build: BuildSettings = field(default_factory=BuildSettings)
+    os: OSSource = field(default_factory=OSSource)
+    state_dir: Path = Path(".factory")
+    cache_dir: Path = Path.home() / ".cache" / "factory"
+
+    def builder_for(self, platform: str) -> Builder | None:
+        """The native node configured for `platform`, or None for the local engine."""
+        return next((b for b in self.builders if b.platform == platform), None)
+
+
+def load(root: Path) -> Site:
+    """Read root/factory.yaml if present; raise DefinitionError on any problem."""
+    path = root / SITE_FILE
+    if not path.exists():
+        return _resolve(root, Site())
+    marked = load_file(path, SITE_FILE)
+    problems = validate(marked, "site")
+    if problems:
+        raise DefinitionError(problems)
+    return _resolve(root, from_data(marked.data))
+
+
+def from_data(data: Mapping[str, Any]) -> Site:
+    """Build a Site from validated data; absent keys take the defaults."""
+    builders = tuple(
+        Builder(platform, spec["endpoint"], spec.get("driver", "docker"), dict(spec.get("tls", {})))
+        for platform, spec in (data.get("builders") or {}).items()
+    )
+    defaults = Site()
+    return Site(
+        registry=Registry(**data.get("registry", {})),
+        platforms=tuple(data["platforms"]) if data.get("platforms") else None,
+        builders=builders,
+        build=BuildSettings(**data.get("build", {})),
+        os=OSSource(**data.get("os", {})),
+        state_dir=Path(data.get("state_dir", defaults.state_dir)),
+        cache_dir=Path(data["cache_dir"]).expanduser() if "cache_dir" in data else defaults.cache_dir,
+    )
+
+
+def _resolve(root: Path, site: Site) -> Site:
+    state = site.state_dir if site.state_dir.is_absolute() else root / site.state_dir
+    return Site(site.registry, site.platforms, site.builders, site.build, site.os, state, site.cache_dir)
