@@ -188,3 +188,107 @@ def _scope(cat: Any, stacks: tuple[str, ...]) -> list[str] | None:
             f"unknown stack {', '.join(unknown)} (known: {', '.join(sorted(known))})", param_hint="--stack"
         )
     return sorted(set(stacks))
+
+
+def _site(ctx: click.Context) -> Any:
+    from factory import site
+
+    return site.load(_project(ctx).root)
+
+
+def _say(output: str) -> Callable[[str], None]:
+    """Progress lines with elapsed time on stderr (stdout stays clean for --output json)."""
+    import time
+
+    start = time.monotonic()
+
+    def say(message: str) -> None:
+        elapsed = int(time.monotonic() - start)
+        click.echo(f"[{elapsed // 60:3d}:{elapsed % 60:02d}] {message}", err=True)
+
+    return say
+
+
+@main.group(name="os")
+def os_group() -> None:
+    """The unified OS base: bootstrap its root filesystem per architecture."""
+
+
+@os_group.command(name="bootstrap")
+@OUTPUT
+@click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: all of the OS).")
+@click.option("--refresh", is_flag=True, help="Bootstrap again even if a cached rootfs is still fresh.")
+@click.pass_context
+@_errors_to_exit_codes
+def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], refresh: bool) -> None:
+    """Bootstrap (or reuse) the OS root filesystem tarballs with mmdebstrap."""
+    from factory import osbase
+
+    project = _project(ctx)
+    cat = project.load()
+    recipe = osbase.Recipe.rendered(project.rendered / "os" / cat.os.release)
+    boot = osbase.Bootstrapper(cat.os, _site(ctx), recipe, refresh=refresh)
+    say = _say(output)
+    results = [boot.rootfs(p.split("/")[1], say) for p in (platforms or cat.os.platforms)]
+    if output == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "arch": r.arch,
+                        "path": str(r.path),
+                        "key": r.key,
+                        "cached": r.cached,
+                        "bytes": r.path.stat().st_size,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for r in results:
+            click.echo(f"{r.arch}: {r.path} ({r.path.stat().st_size / 1e6:.1f} MB{', cached' if r.cached else ''})")
+
+
+@main.command()
+@OUTPUT
+@click.argument("targets", nargs=-1)
+@click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: each target's own).")
+@click.option("--refresh-os", is_flag=True, help="Bootstrap the OS root filesystem again even if cached.")
+@click.pass_context
+@_errors_to_exit_codes
+def build(
+    ctx: click.Context, output: str, targets: tuple[str, ...], platforms: tuple[str, ...], refresh_os: bool
+) -> None:
+    """Build TARGETS (ids or stack names; default: all) and their bases, parents first.
+
+    Each image is built for all its platforms and pushed to the staging
+    repository; the record (digests per platform, sizes, durations, cache hits)
+    is written to .factory/builds/<run>/record.json. A failed target does not
+    stop independent ones; its dependants are skipped.
+    """
+    from factory import build as building
+    from factory import osbase
+
+    project = _project(ctx)
+    cat = project.load()
+    site_config = _site(ctx)
+    steps = building.plan(cat, project, targets, platforms or None)
+    recipe = osbase.Recipe.rendered(project.rendered / "os" / cat.os.release)
+    boot = osbase.Bootstrapper(cat.os, site_config, recipe, refresh=refresh_os)
+    say = _say(output)
+    say(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
+    run = building.BuildRun(
+        project, site_config, building.DockerCLI.discover(), prepare_os=boot.prepare_context, progress=say
+    )
+    record = run.execute(steps)
+    if output == "json":
+        click.echo(json.dumps(record.to_json(), indent=2, sort_keys=True))
+    else:
+        for result in record.targets:
+            detail = result.digest if result.status == "built" else result.reason
+            click.echo(f"{result.status:<8} {result.id:<28} {detail}")
+        click.echo(f"record: {run.directory / 'record.json'}")
+    if record.failed:
+        sys.exit(int(ExitCode.BUILD_FAILED))

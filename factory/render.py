@@ -26,6 +26,8 @@ from factory.schema import HEREDOC_TERMINATOR
 
 TEMPLATE_SUFFIX = ".Dockerfile.j2"
 OS_TEMPLATE = "os"
+# Inputs of the OS bootstrap (mmdebstrap), rendered beside the OS Dockerfile: template -> file.
+OS_BOOTSTRAP = {"os-customize.sh.j2": "customize.sh", "os-dpkg.cfg.j2": "dpkg.cfg"}
 OCI = "org.opencontainers.image"
 FACTORY_LABELS = "io.factory"
 
@@ -122,7 +124,15 @@ class Renderer:
         sources = (os_base.source,)
         dockerfile = self._render(OS_TEMPLATE, context, sources, os_base.id)
         ignore = self._dockerignore(sources, allow=["rootfs-*.tar"])
-        return [RenderedFile(f"{directory}/Dockerfile", dockerfile), RenderedFile(f"{directory}/.dockerignore", ignore)]
+        bootstrap = [
+            RenderedFile(f"{directory}/{OS_BOOTSTRAP[name]}", self._render_plain(name, context, sources))
+            for name in OS_BOOTSTRAP
+        ]
+        return [
+            RenderedFile(f"{directory}/Dockerfile", dockerfile),
+            RenderedFile(f"{directory}/.dockerignore", ignore),
+            *bootstrap,
+        ]
 
     def _render_target(self, target: model.Target) -> list[RenderedFile]:
         os_base = self.catalogue.os
@@ -193,6 +203,14 @@ class Renderer:
             raise RenderError(f"templates/{exc.name or name}:{exc.lineno}: {exc.message}") from exc
         except jinja2.TemplateError as exc:
             raise RenderError(f"{what}: templates/{name}: {exc}") from exc
+        return _normalise(text)
+
+    def _render_plain(self, name: str, context: dict[str, Any], sources: tuple[str, ...]) -> str:
+        """A non-Dockerfile template (bootstrap script, dpkg config) with its sources."""
+        try:
+            text = self.env.get_template(name).render(**context, sources=(*sources, *self._templates_of(name)))
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"templates/{name}: {exc}") from exc
         return _normalise(text)
 
     def _templates_of(self, name: str) -> tuple[str, ...]:

@@ -52,7 +52,7 @@ class BuildSettings:
     sbom: bool = False
     provenance: bool = False
     concurrency: int = 1
-    ca_bundle: str | None = None
+    ca_bundle: str | None = "auto"  # auto: the host's trust store; none: no secret; or a file
     network: str = "default"
     syntax: str | None = None
 

@@ -81,7 +81,7 @@ def test_unknown_option_is_usage_error() -> None:
 def test_render_json_reports_changes(make_project: Callable[..., Path]) -> None:
     root = make_project()
     first = json.loads(CliRunner().invoke(main, ["--root", str(root), "render", "-o", "json"]).stdout)
-    assert first["ok"] and first["files"] == 4 and len(first["changed"]) == 4
+    assert first["ok"] and first["files"] == 6 and len(first["changed"]) == 6
     second = json.loads(CliRunner().invoke(main, ["--root", str(root), "render", "-o", "json"]).stdout)
     assert second["changed"] == []
 

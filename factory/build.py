@@ -1,0 +1,478 @@
+"""Builds targets in dependency order on a real BuildKit engine and records the result.
+
+The OS base first, then every target whose base has been built, each with
+`docker buildx build` for all its platforms at once (or one native node per
+platform plus a manifest merge), pushed under a staging reference. Children
+are built against the exact digest their parent got in this run. A failed
+target never stops independent ones; its dependants are skipped with the
+reason, and the record says what happened to every target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory import __version__, buildx, model
+from factory import record as records
+from factory.errors import EnvironmentProblem, FactoryError
+from factory.project import Project
+from factory.registry import Registry, split
+from factory.site import Builder, Site
+
+Progress = Callable[[str], None]
+PrepareContext = Callable[[tuple[str, ...], Path, Progress], None]
+
+_STEP = re.compile(r"^#(\d+) \[(?:[^\]]*? )?\d+/\d+\] ")
+_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One image to build in this run."""
+
+    id: str
+    image: str
+    tag: str  # the stable part of the staging tag, e.g. 3.13-runtime
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    base_id: str | None
+    version: str | None
+    variant: str
+    stack: str
+    final_tags: tuple[str, ...]
+    is_os: bool = False
+
+
+@dataclass
+class DockerCLI:
+    """Runs the docker CLI of the factory engine with its environment."""
+
+    binary: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def discover(cls) -> DockerCLI:
+        """The engine set up by `factory engine up` (or $FACTORY_DOCKER / docker on PATH)."""
+        prefix = Path(os.environ.get("FACTORY_ENGINE_PREFIX", "/opt/factory-engine"))
+        binary = os.environ.get("FACTORY_DOCKER") or (
+            str(prefix / "bin" / "docker") if (prefix / "bin" / "docker").exists() else shutil.which("docker")
+        )
+        if not binary:
+            raise EnvironmentProblem("no docker CLI: run `factory engine up` first")
+        env = dict(os.environ)
+        config = prefix / "etc" / "factory-engine" / "docker-cli"
+        if "DOCKER_CONFIG" not in env and config.is_dir():
+            env["DOCKER_CONFIG"] = str(config)
+        return cls(binary, env)
+
+    def run(self, args: list[str], *, log: Path | None = None, timeout: float | None = None) -> int:
+        """Run `args` (args[0] is the binary); output to `log` if given. Returns the exit code."""
+        if log is None:
+            return subprocess.run(
+                args, env=dict(self.env), check=False, capture_output=True, timeout=timeout
+            ).returncode
+        with log.open("ab") as out:
+            out.write(("$ " + " ".join(args) + "\n").encode())
+            out.flush()
+            return subprocess.run(
+                args,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=timeout,
+            ).returncode
+
+    def output(self, args: list[str]) -> str:
+        result = subprocess.run(args, env=dict(self.env), capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise EnvironmentProblem(f"{' '.join(args[:4])} failed: {result.stderr.strip()}")
+        return result.stdout
+
+
+def plan(
+    catalogue: model.Catalogue, project: Project, selection: Iterable[str] = (), platforms: Iterable[str] | None = None
+) -> list[Step]:
+    """Steps for the selected target ids or stacks (all when empty), ancestors included, parents first."""
+    os_base = catalogue.os
+    rendered = project.rendered
+    wanted_platforms = set(platforms) if platforms is not None else None
+
+    def narrow(own: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(p for p in own if wanted_platforms is None or p in wanted_platforms)
+
+    steps: dict[str, Step] = {
+        os_base.id: Step(
+            id=os_base.id,
+            image=os_base.image,
+            tag=os_base.release,
+            dockerfile=rendered / "os" / os_base.release / "Dockerfile",
+            platforms=narrow(os_base.platforms),
+            base_id=None,
+            version=os_base.release,
+            variant="base",
+            stack="os",
+            final_tags=os_base.tags,
+            is_os=True,
+        )
+    }
+    for target in catalogue.targets:
+        steps[target.id] = Step(
+            id=target.id,
+            image=target.image,
+            tag=f"{target.version}-{target.variant}" if target.version else target.variant,
+            dockerfile=rendered / target.dockerfile,
+            platforms=narrow(target.platforms),
+            base_id=target.base.target_id,
+            version=target.version,
+            variant=target.variant,
+            stack=target.stack,
+            final_tags=target.tags,
+        )
+    chosen = _select(steps, list(selection))
+    missing_platforms = [s.id for s in chosen if not s.platforms]
+    if missing_platforms:
+        raise FactoryError(f"no platform left to build for {', '.join(missing_platforms)}")
+    return chosen
+
+
+def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
+    if not selection:
+        return list(steps.values())
+    wanted: set[str] = set()
+    for item in selection:
+        matches = [s.id for s in steps.values() if item in (s.id, s.stack)]
+        if not matches:
+            raise FactoryError(f"unknown target or stack {item!r} (see `factory list`)")
+        wanted.update(matches)
+    closure = set()
+    for step_id in wanted:
+        current: str | None = step_id
+        while current is not None and current not in closure:
+            closure.add(current)
+            current = steps[current].base_id
+    return [s for s in steps.values() if s.id in closure]
+
+
+class BuildRun:
+    """Executes a plan and produces a BuildRecord."""
+
+    def __init__(
+        self,
+        project: Project,
+        site: Site,
+        docker: DockerCLI,
+        *,
+        prepare_os: PrepareContext,
+        progress: Progress = lambda _: None,
+        run_id: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.project = project
+        self.site = site
+        self.docker = docker
+        self.prepare_os = prepare_os
+        self.progress = progress
+        self.environ = dict(os.environ if environ is None else environ)
+        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.directory = site.state_dir / "builds" / self.run_id
+        self.registry = Registry(site.registry.address)
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._vcs_ref, self._epoch = _vcs(project.root)
+
+    def execute(self, steps: list[Step]) -> records.BuildRecord:
+        """Build every step whose base succeeded; return (and write) the record."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "logs").mkdir(exist_ok=True)
+        record = records.BuildRecord(
+            run_id=self.run_id,
+            started=_now(),
+            registry=self.site.registry.address,
+            vcs_ref=self._vcs_ref,
+            source_date_epoch=self._epoch,
+            factory_version=__version__,
+        )
+        results = {s.id: self._result(s) for s in steps}
+        record.targets = list(results.values())
+        pending = list(steps)
+        running: dict[Future[None], Step] = {}
+        with ThreadPoolExecutor(max_workers=self.site.build.concurrency) as pool:
+            while pending or running:
+                for step in list(pending):
+                    base = results.get(step.base_id) if step.base_id else None
+                    if step.base_id and base is None:
+                        self._skip(results[step.id], f"base {step.base_id} is not part of this run")
+                        pending.remove(step)
+                    elif base is not None and base.status in ("failed", "skipped"):
+                        self._skip(results[step.id], f"base {base.id} {base.status}")
+                        pending.remove(step)
+                    elif base is None or base.status == "built":
+                        pending.remove(step)
+                        results[step.id].status = "building"
+                        running[pool.submit(self._build, step, results[step.id], base)] = step
+                if not running:
+                    continue
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = running.pop(future)
+                    exc = future.exception()
+                    if exc is not None:
+                        result = results[step.id]
+                        result.status = "failed"
+                        result.reason = exc.show() if isinstance(exc, FactoryError) else repr(exc)
+                        self.progress(f"{step.id}: FAILED: {result.reason}")
+                    records.write(record, self.directory)
+        record.finished = _now()
+        record.duration_s = round(time.monotonic() - self._started, 2)
+        records.write(record, self.directory)
+        return record
+
+    def _skip(self, result: records.TargetResult, reason: str) -> None:
+        result.status, result.reason = "skipped", reason
+        self.progress(f"{result.id}: skipped ({reason})")
+
+    # -- one target -------------------------------------------------------------
+
+    def _result(self, step: Step) -> records.TargetResult:
+        text = step.dockerfile.read_bytes() if step.dockerfile.exists() else b""
+        root = self.project.root
+        return records.TargetResult(
+            id=step.id,
+            stack=step.stack,
+            version=step.version,
+            variant=step.variant,
+            dockerfile=str(step.dockerfile.relative_to(root))
+            if step.dockerfile.is_relative_to(root)
+            else str(step.dockerfile),
+            dockerfile_sha256=hashlib.sha256(text).hexdigest(),
+            platforms=list(step.platforms),
+            tags=[f"{step.image}:{t}" for t in step.final_tags],
+            base_id=step.base_id,
+        )
+
+    def _build(self, step: Step, result: records.TargetResult, base: records.TargetResult | None) -> None:
+        if not step.dockerfile.is_file():
+            raise FactoryError(f"{step.dockerfile} does not exist: run `factory render`")
+        log = self.directory / "logs" / (re.sub(r"[^A-Za-z0-9_.-]", "_", step.id) + ".log")
+        result.log = str(log)
+        start = time.monotonic()
+        self.progress(f"{step.id}: building for {', '.join(step.platforms)} (log: {log})")
+        context = self._context(step, log)
+        repository = self.site.registry.repository(step.image, staging=True)
+        reference = f"{repository}:{step.tag}-{self.run_id}"
+        build_args = {
+            "VCS_REF": _ref_arg(self.environ, "VCS_REF", self._vcs_ref),
+            "BUILD_DATE": _build_date(self._epoch),
+        }
+        if base is not None:
+            assert base.base_pin is not None
+            build_args["BASE_IMAGE"] = base.base_pin
+            result.base_reference = base.base_pin
+        local = [p for p in step.platforms if self.site.builder_for(p) is None]
+        native = [p for p in step.platforms if self.site.builder_for(p) is not None]
+        sources: list[str] = []
+        if local:
+            single = not native
+            target_ref = (
+                reference if single else f"{reference}-{_slug(local[0])}" if len(local) == 1 else f"{reference}-local"
+            )
+            self._buildx(step, context, tuple(local), target_ref, build_args, log, builder=None)
+            sources.append(target_ref)
+            for p in local:
+                result.builders[p] = "local"
+        for platform in native:
+            node = self.site.builder_for(platform)
+            assert node is not None
+            name = self._ensure_builder(node, log)
+            target_ref = f"{reference}-{_slug(platform)}"
+            self._buildx(step, context, (platform,), target_ref, build_args, log, builder=name)
+            sources.append(target_ref)
+            result.builders[platform] = node.endpoint
+        if native:
+            merge = buildx.imagetools_create(reference, sources, docker=self.docker.binary)
+            if self.docker.run(merge, log=log) != 0:
+                raise FactoryError(f"manifest merge into {reference} failed (log: {log})")
+        self._record_pushed(result, reference, log)
+        result.duration_s = round(time.monotonic() - start, 2)
+        result.status = "built"
+        cached = f"{result.cached_steps}/{result.steps} steps cached"
+        self.progress(f"{step.id}: built in {_human(result.duration_s)} ({cached}) {result.digest}")
+
+    def _context(self, step: Step, log: Path) -> Path:
+        if not step.is_os:
+            return step.dockerfile.parent
+        context = self.site.state_dir / "context" / step.id.replace(":", "-")
+        context.mkdir(parents=True, exist_ok=True)
+        for name in ("Dockerfile", ".dockerignore"):
+            shutil.copyfile(step.dockerfile.parent / name, context / name)
+        self.prepare_os(step.platforms, context, lambda message: self.progress(f"{step.id}: {message}"))
+        return context
+
+    def _buildx(
+        self,
+        step: Step,
+        context: Path,
+        platforms: tuple[str, ...],
+        reference: str,
+        build_args: Mapping[str, str],
+        log: Path,
+        builder: str | None,
+    ) -> None:
+        settings = self.site.build
+        suffix = "" if builder is None else f"-{_slug(platforms[0])}"
+        cache_ref = None
+        if settings.cache:
+            cache_ref = (
+                f"{self.site.registry.address}/{self.site.registry.namespace}-cache/{step.image}:{step.tag}{suffix}"
+            )
+        ca = _ca_bundle(settings.ca_bundle, self.environ)
+        metadata = log.with_suffix(f".{_slug(platforms[0]) if builder else 'all'}.metadata.json")
+        request = buildx.BuildRequest(
+            context=context,
+            dockerfile=context / "Dockerfile" if step.is_os else step.dockerfile,
+            platforms=platforms,
+            image=reference,
+            build_args=build_args,
+            env_build_args=buildx.proxy_args(self.environ),
+            secrets={"ca-bundle": ca} if ca is not None else {},
+            cache_ref=cache_ref,
+            compression=settings.compression,
+            sbom=settings.sbom,
+            provenance=settings.provenance,
+            network="host" if settings.network == "host" else None,
+            builder=builder,
+            metadata_file=metadata,
+        )
+        code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
+        if code != 0:
+            raise FactoryError(
+                f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
+            )
+
+    def _ensure_builder(self, node: Builder, log: Path) -> str:
+        """A buildx builder for a native node: a docker context (docker driver) or a buildx instance."""
+        name = f"factory-{_slug(node.platform)}"
+        with self._lock:
+            if node.driver == "docker":
+                if self.docker.run([self.docker.binary, "context", "inspect", name], log=log) != 0:
+                    host = f"host={node.endpoint}"
+                    tls = "".join(f",{k}={v}" for k, v in sorted(node.tls.items()))
+                    if (
+                        self.docker.run(
+                            [self.docker.binary, "context", "create", name, "--docker", host + tls], log=log
+                        )
+                        != 0
+                    ):
+                        raise EnvironmentProblem(f"cannot create docker context {name} for {node.endpoint}")
+                return name
+            if self.docker.run([self.docker.binary, "buildx", "inspect", name], log=log) != 0:
+                args = [
+                    self.docker.binary,
+                    "buildx",
+                    "create",
+                    "--name",
+                    name,
+                    "--driver",
+                    node.driver,
+                    "--platform",
+                    node.platform,
+                ]
+                if node.driver == "kubernetes":
+                    args += ["--driver-opt", f"namespace={node.endpoint.removeprefix('kubernetes://')}"]
+                else:
+                    args.append(node.endpoint)
+                if self.docker.run(args, log=log) != 0:
+                    raise EnvironmentProblem(f"cannot create buildx builder {name} ({node.driver})")
+            return name
+
+    def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
+        _, repo, tag = split(reference)
+        _, digest, _ = self.registry.get_manifest(repo, tag)
+        result.reference = reference
+        result.digest = digest
+        # Children build FROM repository@digest: immutable, and stable across runs for caching.
+        result.base_pin = f"{reference.rsplit(':', 1)[0]}@{digest}"
+        single = result.platforms[0] if len(result.platforms) == 1 else "unknown"
+        for image in self.registry.platforms(repo, digest, single):
+            result.images[image.platform] = records.PlatformResult(image.digest, image.compressed_size, image.layers)
+        steps, cached = _cache_stats(log)
+        result.steps, result.cached_steps = steps, cached
+
+
+def _cache_stats(log: Path) -> tuple[int, int]:
+    """(build steps, steps answered from cache) counted in a plain-progress log."""
+    steps: set[str] = set()
+    cached: set[str] = set()
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if match := _STEP.match(line):
+            steps.add(match.group(1))
+        elif match := _CACHED.match(line):
+            cached.add(match.group(1))
+    return len(steps), len(steps & cached)
+
+
+def _vcs(root: Path) -> tuple[str, int]:
+    """(HEAD commit, its commit time) — stable inputs for labels, so rebuilds stay reproducible."""
+    epoch_env = os.environ.get("SOURCE_DATE_EPOCH")
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%H %ct"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        ref, epoch = out[0], int(out[1])
+    except (subprocess.CalledProcessError, FileNotFoundError, IndexError, ValueError):
+        ref, epoch = "unknown", 0
+    return ref, int(epoch_env) if epoch_env and epoch_env.isdigit() else epoch
+
+
+def _ref_arg(environ: Mapping[str, str], name: str, default: str) -> str:
+    return environ.get(f"FACTORY_{name}", default)
+
+
+def _build_date(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ca_bundle(setting: str | None, environ: Mapping[str, str]) -> Path | None:
+    """The CA bundle given to builds as a secret: configured, or the host's own trust store."""
+    if setting in (None, "none"):
+        return None
+    if setting != "auto":
+        path = Path(setting).expanduser()
+        if not path.is_file():
+            raise EnvironmentProblem(f"build.ca_bundle {setting}: no such file")
+        return path
+    for candidate in (environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def _slug(platform: str) -> str:
+    return platform.replace("/", "-")
+
+
+def _tail(path: Path, lines: int) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def _human(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,107 @@
+"""A typed `docker buildx build` command line, built from a list where None means "omit".
+
+Only argv is produced here (no process is started), so every flag the factory
+passes is unit-testable; secrets and proxy values never appear in argv: build
+args without a value are taken by buildx from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# BuildKit's predefined proxy args: passed through from the environment, never
+# persisted in the image, never written into argv.
+PROXY_ARGS = (
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "ftp_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "FTP_PROXY",
+    "ALL_PROXY",
+)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one buildx invocation needs."""
+
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+    image: str  # name:tag to push
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    env_build_args: tuple[str, ...] = ()  # names whose values buildx reads from the environment
+    secrets: Mapping[str, Path] = field(default_factory=dict)  # id -> file
+    cache_ref: str | None = None
+    compression: str = "gzip"
+    sbom: bool = False
+    provenance: bool = False
+    network: str | None = None
+    builder: str | None = None
+    metadata_file: Path | None = None
+    push: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
+    """The full `docker buildx build ...` argv for `request`."""
+    output = ["type=image", f"name={request.image}", f"push={'true' if request.push else 'false'}"]
+    if request.compression == "uncompressed":
+        output.append("compression=uncompressed")
+    else:
+        output += [f"compression={request.compression}", "force-compression=true"]
+    output.append("oci-mediatypes=true")
+    parts: list[str | None] = [
+        docker,
+        "buildx",
+        "build",
+        *_opt("--builder", request.builder),
+        "--platform",
+        ",".join(request.platforms),
+        "--file",
+        str(request.dockerfile),
+        "--progress",
+        "plain",
+        f"--provenance={'mode=min' if request.provenance else 'false'}",
+        f"--sbom={'true' if request.sbom else 'false'}",
+        "--output",
+        ",".join(output),
+        *_opt("--metadata-file", str(request.metadata_file) if request.metadata_file else None),
+        *_opt("--network", request.network),
+    ]
+    for name, value in sorted(request.build_args.items()):
+        parts += ["--build-arg", f"{name}={value}"]
+    for name in request.env_build_args:
+        parts += ["--build-arg", name]
+    for secret_id, path in sorted(request.secrets.items()):
+        parts += ["--secret", f"id={secret_id},src={path}"]
+    for name, value in sorted(request.labels.items()):
+        parts += ["--label", f"{name}={value}"]
+    if request.cache_ref:
+        parts += ["--cache-from", f"type=registry,ref={request.cache_ref}"]
+        parts += ["--cache-to", f"type=registry,ref={request.cache_ref},mode=max,oci-mediatypes=true,ignore-error=true"]
+    parts.append(str(request.context))
+    return [p for p in parts if p is not None]
+
+
+def imagetools_create(
+    target: str, sources: Sequence[str], docker: str = "docker", builder: str | None = None
+) -> list[str]:
+    """argv merging per-platform images into one index (the manifest-merge step)."""
+    parts = [docker, "buildx", "imagetools", "create", *_opt("--builder", builder), "--tag", target, *sources]
+    return [p for p in parts if p is not None]
+
+
+def proxy_args(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Names of the proxy variables set in `environ` (passed by name, never by value)."""
+    return tuple(name for name in PROXY_ARGS if environ.get(name))
+
+
+def _opt(flag: str, value: str | None) -> list[str | None]:
+    return [flag, value] if value is not None else []

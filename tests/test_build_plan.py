@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from factory import build
+from factory.errors import FactoryError
+from factory.project import Project
+from tests.conftest import REPO
+
+
+def _plan(selection: list[str], platforms: list[str] | None = None) -> list[build.Step]:
+    project = Project(REPO)
+    return build.plan(project.load(), project, selection, platforms)
+
+
+def test_whole_catalogue_os_first_parents_before_children() -> None:
+    steps = _plan([])
+    ids = [s.id for s in steps]
+    assert ids[0] == "os:trixie" and steps[0].is_os
+    for step in steps:
+        if step.base_id:
+            assert ids.index(step.base_id) < ids.index(step.id)
+    assert len(ids) == 1 + len(Project(REPO).load().targets)
+
+
+def test_selection_pulls_in_ancestors() -> None:
+    assert [s.id for s in _plan(["python:3.13-build"])] == ["os:trixie", "python:3.13-runtime", "python:3.13-build"]
+    assert [s.id for s in _plan(["go"])] == ["os:trixie", "go:1.24-build", "go:static"]
+
+
+def test_platform_filter() -> None:
+    steps = _plan(["node:20-runtime"], ["linux/arm64"])
+    assert all(s.platforms == ("linux/arm64",) for s in steps)
+
+
+def test_unknown_selection() -> None:
+    with pytest.raises(FactoryError, match="unknown target or stack 'ruby'"):
+        _plan(["ruby"])
+
+
+def test_cache_stats(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text(
+        "#5 [linux/amd64 1/3] FROM 127.0.0.1:5000/x@sha256:1\n#5 CACHED\n"
+        "#6 [linux/arm64 2/3] RUN <<EOT (set -eux...)\n#6 CACHED\n"
+        "#7 [fetch 1/2] RUN <<EOT\n#7 DONE 3.1s\n#8 [internal] load .dockerignore\n#8 CACHED\n"
+    )
+    assert build._cache_stats(log) == (3, 2)
+
+
+def test_ca_bundle_setting(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("x")
+    assert build._ca_bundle("none", {}) is None
+    assert build._ca_bundle(str(bundle), {}) == bundle
+    assert build._ca_bundle("auto", {"SSL_CERT_FILE": str(bundle)}) == bundle
+    with pytest.raises(FactoryError, match="no such file"):
+        build._ca_bundle(str(tmp_path / "missing.pem"), {})
+
+
+def test_failed_base_skips_children_and_keeps_others(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    """Scheduling with a fake builder: the failure of one branch never stops another."""
+    from factory import render, site
+
+    root = make_project(
+        files={
+            "stacks/a.yaml": "variants:\n  runtime: {}\n  build: {from: runtime}\n"
+            "versions: [{version: '1', tags: [a1]}]\n",
+            "stacks/b.yaml": "variants:\n  runtime: {}\nversions: [{version: '1', tags: [b1]}]\n",
+        }
+    )
+    project = Project(root)
+    cat = project.load()
+    render.write(project.rendered, render.Renderer(project.templates, cat).render_all())
+    config = site.Site(state_dir=tmp_path / "state")
+
+    class Run(build.BuildRun):
+        def _build(
+            self, step: build.Step, result: build.records.TargetResult, base: build.records.TargetResult | None
+        ) -> None:
+            if step.id == "a:1-runtime":
+                raise FactoryError("buildx exited 1")
+            result.status, result.digest, result.reference = "built", "sha256:" + "0" * 64, f"r/{step.image}:t"
+            result.base_pin = f"r/{step.image}@{result.digest}"
+
+    messages: list[str] = []
+    run = Run(project, config, build.DockerCLI("docker"), prepare_os=lambda *_: None, progress=messages.append)
+    record = run.execute(build.plan(cat, project))
+    status = {t.id: (t.status, t.reason) for t in record.targets}
+    assert status == {
+        "os:trixie": ("built", None),
+        "a:1-runtime": ("failed", "buildx exited 1"),
+        "a:1-build": ("skipped", "base a:1-runtime failed"),
+        "b:1-runtime": ("built", None),
+        "tool:1.0-runtime": ("built", None),
+    }
+    assert (tmp_path / "state" / "builds" / run.run_id / "record.json").is_file()
+    assert "a:1-build: skipped (base a:1-runtime failed)" in messages
