@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from factory import __version__
-from factory.errors import DefinitionError, ExitCode, FactoryError
+from factory.errors import DefinitionError, EnvironmentProblem, ExitCode, FactoryError
 from factory.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,6 +92,7 @@ def main(ctx: click.Context, root: Path | None) -> None:
       5  a required tool or service is missing
       6  lint findings at or above the failure threshold
       7  a build failed (independent targets still finished)
+      8  a built image failed verification
       70 internal error (a bug: please report it)
     """
     ctx.obj = root
@@ -292,3 +293,63 @@ def build(
         click.echo(f"record: {run.directory / 'record.json'}")
     if record.failed:
         sys.exit(int(ExitCode.BUILD_FAILED))
+
+
+@main.command()
+@OUTPUT
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Build record to verify (default: .factory/builds/latest.json).",
+)
+@click.pass_context
+@_errors_to_exit_codes
+def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
+    """Run every built image of a build record on each of its platforms and check it.
+
+    Checks: the architecture inside matches the platform, the user is the
+    numeric non-root account, PID 1 is tini, and the stack's verify commands pass.
+    """
+    from factory import build as building
+    from factory import record as records
+    from factory import verify as verifying
+
+    project = _project(ctx)
+    cat = project.load()
+    site_config = _site(ctx)
+    path = record_path or site_config.state_dir / "builds" / "latest.json"
+    if not path.is_file():
+        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    record = records.read(path)
+    selection = set(targets) if targets else None
+    verifier = verifying.Verifier(building.DockerCLI.discover(), cat, progress=_say(output))
+    results = verifier.verify(record, selection)
+    out_path = site_config.state_dir / "builds" / record.run_id / "verify.json"
+    verifying.write(results, out_path)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "target": r.target,
+                        "platform": r.platform,
+                        "passed": r.passed,
+                        "checks": [vars(c) for c in r.checks],
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for r in results:
+            click.echo(f"{'ok' if r.passed else 'FAILED':<7} {r.target:<28} {r.platform}")
+            for c in r.checks:
+                if not c.passed:
+                    click.echo(f"        {c.name}: {c.detail}")
+        click.echo(f"results: {out_path}")
+    if not results or not all(r.passed for r in results):
+        sys.exit(int(ExitCode.VERIFY_FAILED))

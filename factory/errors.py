@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     ENVIRONMENT = 5  # a required tool or service is missing or unusable
     LINT_FAILED = 6  # lint findings at or above the failure threshold
     BUILD_FAILED = 7  # at least one target failed to build (the others finished)
+    VERIFY_FAILED = 8  # a built image failed a check when run
     INTERNAL = 70  # a bug in the factory itself
 
 
