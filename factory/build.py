@@ -179,6 +179,7 @@ class BuildRun:
         progress: Progress = lambda _: None,
         run_id: str | None = None,
         environ: Mapping[str, str] | None = None,
+        no_cache: bool = False,
     ) -> None:
         self.project = project
         self.site = site
@@ -186,6 +187,7 @@ class BuildRun:
         self.prepare_os = prepare_os
         self.progress = progress
         self.environ = dict(os.environ if environ is None else environ)
+        self.no_cache = no_cache
         self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         self.directory = site.state_dir / "builds" / self.run_id
         self.registry = Registry(site.registry.address)
@@ -355,6 +357,7 @@ class BuildRun:
             network="host" if settings.network == "host" else None,
             builder=builder,
             metadata_file=metadata,
+            no_cache=self.no_cache,
         )
         code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
         if code != 0:

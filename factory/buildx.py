@@ -46,6 +46,7 @@ class BuildRequest:
     builder: str | None = None
     metadata_file: Path | None = None
     push: bool = True
+    no_cache: bool = False  # rebuild every step; cache is still exported for later runs
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -74,6 +75,7 @@ def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
         ",".join(output),
         *_opt("--metadata-file", str(request.metadata_file) if request.metadata_file else None),
         *_opt("--network", request.network),
+        "--no-cache" if request.no_cache else None,
     ]
     for name, value in sorted(request.build_args.items()):
         parts += ["--build-arg", f"{name}={value}"]
@@ -84,7 +86,8 @@ def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
     for name, value in sorted(request.labels.items()):
         parts += ["--label", f"{name}={value}"]
     if request.cache_ref:
-        parts += ["--cache-from", f"type=registry,ref={request.cache_ref}"]
+        if not request.no_cache:
+            parts += ["--cache-from", f"type=registry,ref={request.cache_ref}"]
         parts += ["--cache-to", f"type=registry,ref={request.cache_ref},mode=max,oci-mediatypes=true,ignore-error=true"]
     parts.append(str(request.context))
     return [p for p in parts if p is not None]

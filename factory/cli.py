@@ -257,10 +257,16 @@ def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], re
 @click.argument("targets", nargs=-1)
 @click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: each target's own).")
 @click.option("--refresh-os", is_flag=True, help="Bootstrap the OS root filesystem again even if cached.")
+@click.option("--no-cache", is_flag=True, help="Run every build step again (the cache is still refreshed).")
 @click.pass_context
 @_errors_to_exit_codes
 def build(
-    ctx: click.Context, output: str, targets: tuple[str, ...], platforms: tuple[str, ...], refresh_os: bool
+    ctx: click.Context,
+    output: str,
+    targets: tuple[str, ...],
+    platforms: tuple[str, ...],
+    refresh_os: bool,
+    no_cache: bool,
 ) -> None:
     """Build TARGETS (ids or stack names; default: all) and their bases, parents first.
 
@@ -281,7 +287,12 @@ def build(
     say = _say(output)
     say(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
     run = building.BuildRun(
-        project, site_config, building.DockerCLI.discover(), prepare_os=boot.prepare_context, progress=say
+        project,
+        site_config,
+        building.DockerCLI.discover(),
+        prepare_os=boot.prepare_context,
+        progress=say,
+        no_cache=no_cache,
     )
     record = run.execute(steps)
     if output == "json":
