@@ -18,7 +18,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-golden",
         action="store_true",
         default=False,
-        help="Rewrite golden files (tests/fixtures/golden/rendered, tests/invalid/*/expected.txt) from the current output.",
+        help="Rewrite golden files (tests/fixtures/golden/rendered, tests/invalid/*/expected.txt).",
     )
 
 
@@ -27,9 +27,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     in_ci = os.environ.get("CI") == "true"
     engine = os.environ.get("FACTORY_TEST_ENGINE") == "1"
     for item in items:
-        if "engine" in item.keywords and not engine:
-            if not in_ci:
-                item.add_marker(pytest.mark.skip(reason="no engine (set FACTORY_TEST_ENGINE=1)"))
+        if "engine" in item.keywords and not engine and not in_ci:
+            item.add_marker(pytest.mark.skip(reason="no engine (set FACTORY_TEST_ENGINE=1)"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
