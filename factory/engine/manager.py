@@ -234,10 +234,10 @@ class Engine:
         started = time.monotonic()
         require_root()
         lay = self.layout
+        lay.check_registry_loopback()
         self.say(f"{self.host.describe()}; prefix {lay.prefix}")
         if self.host.arch != "amd64":
             self.say(f"warning: host architecture {self.host.arch}: only amd64 hosts are tested (arm64 emulation)")
-        lay.check_registry_loopback()
         for directory in (lay.run, lay.log, lay.etc, lay.debs):
             directory.mkdir(parents=True, exist_ok=True)
         order = [self.containerd(), self.dockerd(), self.registry()]
