@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint render bench clean
+.PHONY: run test lint render bench clean engine-up
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(BIN)/.installed
 	$(BIN)/ruff format --check factory tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## engine-up: start (or check) the local BuildKit engine the engine tests use; root, see README.md
+engine-up: $(BIN)/.installed
+	$(BIN)/factory engine up
 
 ## render: re-render rendered/ after editing stacks/ or templates/
 render: $(BIN)/.installed

@@ -119,3 +119,8 @@ def _deb822(path: Path) -> Iterable[Source]:
                 fields.get("signed-by"),
                 str(path),
             )
+
+
+def of_release(sources: Iterable[Source], codename: str) -> list[Source]:
+    """The sources that serve `codename` (its main, -updates, -security or /updates suite)."""
+    return [s for s in sources if any(suite.split("/")[0].split("-")[0] == codename for suite in s.suites)]

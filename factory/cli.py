@@ -12,13 +12,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from factory import __version__
 from factory.errors import DefinitionError, EnvironmentProblem, ExitCode, FactoryError
 from factory.project import Project
+
+if TYPE_CHECKING:  # the engine modules load only for `factory engine`
+    from factory.engine import Engine, Status
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -177,6 +180,115 @@ def render(ctx: click.Context, output: str, stacks: tuple[str, ...], check: bool
         for path in changed:
             click.echo(f"wrote rendered/{path}")
         click.echo(f"ok: {len(files)} files rendered, {len(changed)} changed")
+
+
+@main.group(name="engine")
+def engine_group() -> None:
+    """The local BuildKit engine: containerd, dockerd with buildx, a loopback registry, arm64 emulation.
+
+    \b
+    Needs root. Paths, sockets and the registry address default to the shared
+    machine-wide engine; FACTORY_PREFIX, FACTORY_RUN, FACTORY_DOCKER_SOCK,
+    FACTORY_CONTAINERD_SOCK, FACTORY_REGISTRY_ADDR and the other FACTORY_*
+    variables of README.md point it at a separate instance.
+    """
+
+
+NODE = click.option(
+    "--node",
+    default=None,
+    metavar="NAME",
+    callback=lambda _ctx, _param, value: _check_node_name(value),
+    help="A second dockerd beside the default one (own socket, data, bridge; shared containerd), e.g. arm64.",
+)
+
+
+def _check_node_name(value: str | None) -> str | None:
+    from factory.engine.layout import NODE_NAME
+
+    if value is not None and not NODE_NAME.fullmatch(value):
+        raise click.BadParameter(f"{value!r}: expected {NODE_NAME.pattern} (it names a bridge)", param_hint="--node")
+    return value
+
+
+def _engine(ctx: click.Context, output: str = "text") -> Engine:
+    """The engine the CLI manages; steps are printed as they happen (to stderr with --output json)."""
+    from factory import site
+    from factory.engine import Engine, Layout
+
+    root = ctx.find_root().obj
+    try:
+        project = Project(root.resolve()) if root is not None else Project.find()
+        registry = site.load(project.root).registry.address
+    except DefinitionError:
+        if root is not None:
+            raise
+        registry = site.Registry().address  # outside a project: the default site
+    layout = Layout.from_env(os.environ, registry_addr=registry)
+    return Engine(layout, say=lambda line: click.echo(line, err=output == "json"))
+
+
+def _print_status(status: Status, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(status.to_json(), indent=2))
+        return
+    data = status.to_json()
+    click.echo(f"factory engine{f' node {status.node}' if status.node else ''} ({status.host}, prefix {status.prefix})")
+    for name, c in data["components"].items():
+        pid = f"pid {c['pid']}  " if c["pid"] else ""
+        click.echo(f"  {name:<11} {c['state']:<14} {pid}{c['endpoint']}")
+    b = data["binfmt"]
+    click.echo(f"  {'binfmt':<11} {b['name']}: {b['state']}  flags {b['flags'] or '-'}  {b['interpreter']}")
+    engine = data["engine"]
+    if engine:
+        click.echo(
+            f"  {'engine':<11} {engine['version']} (API {engine['api_version']}), image store {engine['image_store']}"
+        )
+        click.echo(f"  {'buildx':<11} {engine['buildx_version']}, builder default: {', '.join(engine['platforms'])}")
+    reachable = "reachable" if status.registry_reachable else "NOT reachable"
+    click.echo(f"  {'registry':<11} http://{status.registry} {reachable}")
+    click.echo(
+        f"  {'use':<11} export DOCKER_HOST={status.env['DOCKER_HOST']} DOCKER_CONFIG={status.env['DOCKER_CONFIG']}"
+    )
+    for warning in status.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for problem in status.problems:
+        click.echo(f"not ready: {problem}", err=True)
+    click.echo("ready" if status.ready else "NOT READY")
+
+
+@engine_group.command(name="up")
+@OUTPUT
+@NODE
+@click.option("--refresh", is_flag=True, help="Refresh the private package lists and download the engine .debs again.")
+@click.pass_context
+@_errors_to_exit_codes
+def engine_up(ctx: click.Context, output: str, node: str | None, refresh: bool) -> None:
+    """Install, configure and start what is missing (idempotent: a second run only checks)."""
+    _print_status(_engine(ctx, output).up(node, refresh=refresh), output)
+
+
+@engine_group.command(name="status")
+@OUTPUT
+@NODE
+@click.pass_context
+@_errors_to_exit_codes
+def engine_status(ctx: click.Context, output: str, node: str | None) -> None:
+    """Report each part; exit 0 only when everything is running and answering (else 5)."""
+    status = _engine(ctx, output).status(node)
+    _print_status(status, output)
+    if not status.ready:
+        sys.exit(int(ExitCode.ENVIRONMENT))
+
+
+@engine_group.command(name="down")
+@NODE
+@click.option("--binfmt", "unregister_binfmt", is_flag=True, help="Also remove the qemu-aarch64 binfmt rule.")
+@click.pass_context
+@_errors_to_exit_codes
+def engine_down(ctx: click.Context, node: str | None, unregister_binfmt: bool) -> None:
+    """Stop the nodes, registry, dockerd and containerd `up` started (or only --node NAME); data is kept."""
+    _engine(ctx).down(node, unregister_binfmt=unregister_binfmt)
 
 
 def _scope(cat: Any, stacks: tuple[str, ...]) -> list[str] | None:

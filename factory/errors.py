@@ -8,6 +8,7 @@ exits with `ExitCode.INTERNAL`.
 from __future__ import annotations
 
 import enum
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,3 +76,20 @@ class EnvironmentProblem(FactoryError):
     """A tool or service the command needs is missing or unusable."""
 
     exit_code = ExitCode.ENVIRONMENT
+
+
+OUTPUT_TAIL_LINES = 15  # how much of a failed command's output an error shows
+
+
+class CommandFailed(EnvironmentProblem):
+    """An external command failed: carries its argv, exit code and the tail of its output."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, output: str, *, hint: str = "") -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.output = output
+        message = f"`{shlex.join(self.argv)}` failed with exit code {returncode}"
+        if hint:
+            message += f": {hint}"
+        tail = output.strip().splitlines()[-OUTPUT_TAIL_LINES:]
+        super().__init__("\n".join([message, *tail]))

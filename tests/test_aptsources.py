@@ -76,3 +76,21 @@ def test_this_machine_has_a_mirror() -> None:
     if not Path("/etc/apt").is_dir():
         pytest.skip("not a Debian machine")
     assert aptsources.mirrors(aptsources.read()).archive.startswith(("http://", "https://", "file:/"))
+
+
+def test_sources_of_one_release(tmp_path: Path) -> None:
+    etc = _etc(
+        tmp_path,
+        {
+            "sources.list": "deb http://vendor.test/apt stable main\n"
+            "deb http://m.test/debian bookworm main\n"
+            "deb http://m.test/debian-security bookworm-security main\n"
+            "deb http://old.test/debian-security bullseye/updates main\n",
+        },
+    )
+    found = aptsources.of_release(aptsources.read(etc), "bookworm")
+    assert [s.uri for s in found] == ["http://m.test/debian", "http://m.test/debian-security"]
+    assert aptsources.mirrors(found).archive == "http://m.test/debian"
+    assert [s.uri for s in aptsources.of_release(aptsources.read(etc), "bullseye")] == [
+        "http://old.test/debian-security"
+    ]
