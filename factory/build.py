@@ -62,18 +62,17 @@ class DockerCLI:
     env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def discover(cls) -> DockerCLI:
-        """The engine set up by `factory engine up` (or $FACTORY_DOCKER / docker on PATH)."""
-        prefix = Path(os.environ.get("FACTORY_ENGINE_PREFIX", "/opt/factory-engine"))
-        binary = os.environ.get("FACTORY_DOCKER") or (
-            str(prefix / "bin" / "docker") if (prefix / "bin" / "docker").exists() else shutil.which("docker")
-        )
+    def discover(cls, node: str | None = None) -> DockerCLI:
+        """The CLI of the engine `factory engine up` set up ($FACTORY_DOCKER overrides the binary)."""
+        from factory.engine.layout import Layout
+        from factory.engine.manager import client_env
+
+        layout = Layout.from_env(os.environ)
+        env = client_env(layout, node)
+        wrapper = layout.prefix / "bin" / "docker"
+        binary = os.environ.get("FACTORY_DOCKER") or (str(wrapper) if wrapper.exists() else shutil.which("docker"))
         if not binary:
             raise EnvironmentProblem("no docker CLI: run `factory engine up` first")
-        env = dict(os.environ)
-        config = prefix / "etc" / "factory-engine" / "docker-cli"
-        if "DOCKER_CONFIG" not in env and config.is_dir():
-            env["DOCKER_CONFIG"] = str(config)
         return cls(binary, env)
 
     def run(self, args: list[str], *, log: Path | None = None, timeout: float | None = None) -> int:

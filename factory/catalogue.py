@@ -363,8 +363,8 @@ class _Loader:
         base_name = spec.get("from", "os")
         if base_name == "os":
             base = model.BaseRef("os", os_base.id)
-        elif base_name == "scratch":
-            base = model.BaseRef("scratch")
+        elif base_name == "scratch":  # the final stage is scratch; its helper stages use the OS base
+            base = model.BaseRef("scratch", os_base.id)
         else:
             parent_id = f"{image}:{version}-{base_name}" if version else f"{image}:{base_name}"
             base = model.BaseRef("target", parent_id)

@@ -108,7 +108,7 @@ class BaseRef:
     """What a target's final stage starts FROM: the OS, scratch or another target."""
 
     kind: str  # "os" | "scratch" | "target"
-    target_id: str | None = None
+    target_id: str | None = None  # the image built first: the OS base for "os" and "scratch"
 
 
 @dataclass(frozen=True)

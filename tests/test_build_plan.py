@@ -28,7 +28,9 @@ def test_whole_catalogue_os_first_parents_before_children() -> None:
 
 def test_selection_pulls_in_ancestors() -> None:
     assert [s.id for s in _plan(["python:3.13-build"])] == ["os:trixie", "python:3.13-runtime", "python:3.13-build"]
-    assert [s.id for s in _plan(["go"])] == ["os:trixie", "go:1.24-build", "go:static"]
+    go = _plan(["go"])
+    assert [s.id for s in go] == ["os:trixie", "go:1.24-build", "go:static"]
+    assert go[2].base_id == "os:trixie"  # FROM scratch, but its rootfs stage uses the OS base
 
 
 def test_platform_filter() -> None:
