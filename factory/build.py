@@ -299,7 +299,7 @@ class BuildRun:
             assert node is not None
             name = self._ensure_builder(node, log)
             target_ref = f"{reference}-{_slug(platform)}"
-            self._buildx(step, context, (platform,), target_ref, build_args, log, builder=name)
+            self._buildx(step, context, (platform,), target_ref, build_args, log, name, node.network)
             sources.append(target_ref)
             result.builders[platform] = node.endpoint
         if native:
@@ -331,6 +331,7 @@ class BuildRun:
         build_args: Mapping[str, str],
         log: Path,
         builder: str | None,
+        node_network: str | None = None,
     ) -> None:
         settings = self.site.build
         suffix = "" if builder is None else f"-{_slug(platforms[0])}"
@@ -353,7 +354,7 @@ class BuildRun:
             compression=settings.compression,
             sbom=settings.sbom,
             provenance=settings.provenance,
-            network="host" if settings.network == "host" else None,
+            network="host" if (node_network or settings.network) == "host" else None,
             builder=builder,
             metadata_file=metadata,
             no_cache=self.no_cache,
@@ -368,36 +369,11 @@ class BuildRun:
         """A buildx builder for a native node: a docker context (docker driver) or a buildx instance."""
         name = f"factory-{_slug(node.platform)}"
         with self._lock:
-            if node.driver == "docker":
-                if self.docker.run([self.docker.binary, "context", "inspect", name], log=log) != 0:
-                    host = f"host={node.endpoint}"
-                    tls = "".join(f",{k}={v}" for k, v in sorted(node.tls.items()))
-                    if (
-                        self.docker.run(
-                            [self.docker.binary, "context", "create", name, "--docker", host + tls], log=log
-                        )
-                        != 0
-                    ):
-                        raise EnvironmentProblem(f"cannot create docker context {name} for {node.endpoint}")
+            if self.docker.run([self.docker.binary, "buildx", "inspect", name], log=log) == 0:
                 return name
-            if self.docker.run([self.docker.binary, "buildx", "inspect", name], log=log) != 0:
-                args = [
-                    self.docker.binary,
-                    "buildx",
-                    "create",
-                    "--name",
-                    name,
-                    "--driver",
-                    node.driver,
-                    "--platform",
-                    node.platform,
-                ]
-                if node.driver == "kubernetes":
-                    args += ["--driver-opt", f"namespace={node.endpoint.removeprefix('kubernetes://')}"]
-                else:
-                    args.append(node.endpoint)
+            for args in builder_commands(node, name, self.docker.binary):
                 if self.docker.run(args, log=log) != 0:
-                    raise EnvironmentProblem(f"cannot create buildx builder {name} ({node.driver})")
+                    raise EnvironmentProblem(f"cannot set up builder {name} for {node.endpoint} (log: {log})")
             return name
 
     def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
@@ -412,6 +388,26 @@ class BuildRun:
             result.images[image.platform] = records.PlatformResult(image.digest, image.compressed_size, image.layers)
         steps, cached = _cache_stats(log)
         result.steps, result.cached_steps = steps, cached
+
+
+def builder_commands(node: Builder, name: str, docker: str = "docker") -> list[list[str]]:
+    """argv lists that create the builder `name` for a native node (unit-tested, no I/O)."""
+    if node.driver == "docker":
+        # The docker driver builds on the engine of a docker context: one context per node.
+        tls = "".join(f",{key}={node.tls[key]}" for key in ("ca", "cert", "key") if key in node.tls)
+        return [[docker, "context", "create", name, "--docker", f"host={node.endpoint}{tls}"]]
+    args = [docker, "buildx", "create", "--name", name, "--driver", node.driver, "--platform", node.platform]
+    if node.driver == "kubernetes":
+        namespace = node.endpoint.removeprefix("kubernetes://")
+        arch = node.platform.split("/")[1]
+        args += ["--driver-opt", f"namespace={namespace},nodeselector=kubernetes.io/arch={arch}"]
+    else:  # remote: a bare buildkitd over TCP, TLS files as driver options
+        names = {"ca": "cacert", "cert": "cert", "key": "key"}
+        opts = ",".join(f"{names[k]}={v}" for k, v in sorted(node.tls.items()))
+        if opts:
+            args += ["--driver-opt", opts]
+        args.append(node.endpoint)
+    return [args]
 
 
 def _cache_stats(log: Path) -> tuple[int, int]:

@@ -234,6 +234,7 @@ SITE = {
                     "schema": {"ca": FILE_PATH, "cert": FILE_PATH, "key": FILE_PATH},
                 },
                 "driver": {"type": "string", "allowed": ["docker", "kubernetes", "remote"]},
+                "network": {"type": "string", "allowed": ["default", "host"]},
             },
         },
     },

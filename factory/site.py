@@ -41,6 +41,7 @@ class Builder:
     endpoint: str
     driver: str = "docker"
     tls: Mapping[str, str] = field(default_factory=dict)
+    network: str | None = None  # None: build.network; "host" for a node whose bridge has no NAT
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ def load(root: Path) -> Site:
 def from_data(data: Mapping[str, Any]) -> Site:
     """Build a Site from validated data; absent keys take the defaults."""
     builders = tuple(
-        Builder(platform, spec["endpoint"], spec.get("driver", "docker"), dict(spec.get("tls", {})))
+        Builder(
+            platform, spec["endpoint"], spec.get("driver", "docker"), dict(spec.get("tls", {})), spec.get("network")
+        )
         for platform, spec in (data.get("builders") or {}).items()
     )
     defaults = Site()

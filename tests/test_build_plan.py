@@ -101,3 +101,21 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
     }
     assert (tmp_path / "state" / "builds" / run.run_id / "record.json").is_file()
     assert "a:1-build: skipped (base a:1-runtime failed)" in messages
+
+
+def test_builder_commands_per_driver() -> None:
+    from factory.site import Builder
+
+    assert build.builder_commands(Builder("linux/arm64", "unix:///run/n.sock"), "factory-linux-arm64") == [
+        ["docker", "context", "create", "factory-linux-arm64", "--docker", "host=unix:///run/n.sock"]
+    ]
+    tls = {"ca": "ca.pem", "cert": "c.pem", "key": "k.pem"}
+    assert build.builder_commands(Builder("linux/arm64", "tcp://n:2376", tls=tls), "b")[0][-1] == (
+        "host=tcp://n:2376,ca=ca.pem,cert=c.pem,key=k.pem"
+    )
+    assert build.builder_commands(Builder("linux/arm64", "kubernetes://builds", "kubernetes"), "b") == [[
+        "docker", "buildx", "create", "--name", "b", "--driver", "kubernetes", "--platform", "linux/arm64",
+        "--driver-opt", "namespace=builds,nodeselector=kubernetes.io/arch=arm64",
+    ]]  # fmt: skip
+    remote = build.builder_commands(Builder("linux/arm64", "tcp://n:1234", "remote", tls), "b")[0]
+    assert remote[-3:] == ["--driver-opt", "cacert=ca.pem,cert=c.pem,key=k.pem", "tcp://n:1234"]

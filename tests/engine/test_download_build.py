@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from factory import build, record
 from factory.cli import main
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.engine
 
@@ -84,6 +85,8 @@ versions:
 def _project(make_project: Callable[..., Path], base_url: str, tool_sha: str, bundle_sha: str) -> Path:
     root = make_project(
         files={
+            # the real OS definition: its cached rootfs is shared with the catalogue's builds
+            "stacks/os.yaml": (REPO / "stacks" / "os.yaml").read_text(),
             "stacks/tool.yaml": _stack(base_url, tool_sha, bundle_sha),
             "factory.yaml": "build: {network: host}\n"
             "registry: {namespace: factory-test, staging_namespace: factory-test-staging}\n",
