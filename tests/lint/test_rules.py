@@ -17,9 +17,9 @@ import pytest
 from factory.lint import rules
 from factory.lint.parse import parse_text
 from factory.lint.policy import Policy
-from tests.lint.conftest import BASE, DIGEST, POLICY, parsed
+from tests.lint.conftest import BASE, DIGEST, HEAD_LINES, POLICY, parsed
 
-HEAD = [f"ARG BASE_IMAGE={BASE}", "FROM ${BASE_IMAGE}"]  # lines 1-2: a pinned, allowed base
+HEAD = HEAD_LINES
 TINI = ["USER 10001:10001", 'ENTRYPOINT ["/usr/bin/tini", "--"]']
 
 
