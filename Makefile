@@ -10,10 +10,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-## run: the main job on the embedded defaults (today: validate, render check, build matrix)
+## run: the main job on the embedded defaults (today: validate, render check, lint, build matrix)
 run: $(BIN)/.installed
 	$(BIN)/factory validate
 	$(BIN)/factory render --check
+	$(BIN)/factory lint
 	$(BIN)/factory list
 
 ## test: static checks and the whole test suite

@@ -40,7 +40,8 @@ def summary(report: Report, threshold: Severity) -> str:
     ignored = f", {counts['suppressed']} ignored" if counts["suppressed"] else ""
     failing = len(report.at_or_above(threshold))
     verdict = f"fail: {failing} at or above {threshold.label}" if failing else f"ok at {threshold.label}"
-    return f"{verdict} ({len(report.files)} files, {found}{ignored}; checked by {', '.join(report.sources)})"
+    files = f"{len(report.files)} file{'' if len(report.files) == 1 else 's'}"
+    return f"{verdict} ({files}, {found}{ignored}; checked by {', '.join(report.sources)})"
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
