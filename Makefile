@@ -28,9 +28,10 @@ test: $(BIN)/.installed
 render: $(BIN)/.installed
 	$(BIN)/factory render
 
-## bench: rendering benchmark (prints figures, asserts nothing)
+## bench: rendering and lint benchmarks (print figures, assert nothing)
 bench: $(BIN)/.installed
 	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/lint_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
