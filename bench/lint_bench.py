@@ -15,26 +15,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from timing import timed  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+
 from factory.lint import rules, tools  # noqa: E402
 from factory.lint.parse import parse_file  # noqa: E402
 from factory.lint.policy import for_catalogue  # noqa: E402
 from factory.project import Project  # noqa: E402
-
-
-def timed(func: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
