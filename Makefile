@@ -11,11 +11,13 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## run: the main job on the embedded defaults: engine + registry on 127.0.0.1:5000,
-## OS base bootstrapped here, every image built for amd64 and arm64, then run and checked
+## OS base bootstrapped here, every Dockerfile linted, every image built for amd64 and
+## arm64, then run and checked
 run: $(BIN)/.installed
 	$(BIN)/factory engine up
 	$(BIN)/factory validate
 	$(BIN)/factory render --check
+	$(BIN)/factory lint
 	$(BIN)/factory build
 	$(BIN)/factory verify
 
@@ -39,9 +41,10 @@ engine-up: $(BIN)/.installed
 render: $(BIN)/.installed
 	$(BIN)/factory render
 
-## bench: rendering benchmark (prints figures, asserts nothing)
+## bench: rendering and lint benchmarks (print figures, assert nothing)
 bench: $(BIN)/.installed
 	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/lint_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """The `factory` command: the only place that prints or exits.
 
 Exit codes (also in README.md): 0 ok, 1 check failed (drift), 2 usage,
-3 invalid definitions, 4 render failed, 5 environment, 70 internal error.
+3 invalid definitions, 4 render failed, 5 environment, 6 lint findings at or
+above the failure threshold, 70 internal error.
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ from factory import __version__
 from factory.errors import DefinitionError, EnvironmentProblem, ExitCode, FactoryError
 from factory.project import Project
 
-if TYPE_CHECKING:  # the engine modules load only for `factory engine`
+if TYPE_CHECKING:  # engine and lint modules load lazily: `validate` and `list` stay fast
     from factory.engine import Engine, Status
+    from factory.lint.engine import Report
+    from factory.lint.ignores import IgnoreFile
+    from factory.lint.model import Severity
+    from factory.lint.policy import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
+LINT_TOOLS = ("hadolint", "shellcheck", "trivy")
 
 OUTPUT = click.option(
     "--output",
@@ -32,6 +38,14 @@ OUTPUT = click.option(
     default="text",
     show_default=True,
     help="Output format; json is stable and meant for scripts and CI.",
+)
+
+FAILURE_THRESHOLD = click.option(
+    "--failure-threshold",
+    type=click.Choice(["error", "warning", "info", "style"]),
+    default="warning",
+    show_default=True,
+    help="Exit 6 when a lint finding is at or above this severity (error > warning > info > style).",
 )
 
 
@@ -153,10 +167,25 @@ def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> No
     metavar="IMAGE",
     help="Emit a `# syntax=IMAGE` line (off by default: it makes BuildKit pull a frontend image).",
 )
+@click.option("--no-lint", is_flag=True, help="Do not lint what was rendered (lint runs by default after writing).")
+@FAILURE_THRESHOLD
 @click.pass_context
 @_errors_to_exit_codes
-def render(ctx: click.Context, output: str, stacks: tuple[str, ...], check: bool, syntax_line: str | None) -> None:
-    """Render every target's Dockerfile and .dockerignore into rendered/ (atomically)."""
+def render(
+    ctx: click.Context,
+    output: str,
+    stacks: tuple[str, ...],
+    check: bool,
+    syntax_line: str | None,
+    no_lint: bool,
+    failure_threshold: str,
+) -> None:
+    """Render every target's Dockerfile and .dockerignore into rendered/ (atomically), then lint them.
+
+    The lint (own rules, hadolint, shellcheck, trivy) runs on the rendered
+    Dockerfiles in scope; rendered/ is written either way, and the command
+    exits 6 when findings reach --failure-threshold. `--check` only compares.
+    """
     from factory import render as rendering
 
     project = _project(ctx)
@@ -174,12 +203,181 @@ def render(ctx: click.Context, output: str, stacks: tuple[str, ...], check: bool
             click.echo(f"ok: rendered/ is up to date ({len(files)} files)")
         sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
     changed = rendering.write(project.rendered, files, scope)
+    report = None
+    if not no_lint:
+        from factory.lint import lint_paths, policy
+
+        dockerfiles = [project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
+        report = lint_paths(dockerfiles, policy=policy.for_catalogue(cat), ignore_file=_ignore_file(project.root, None))
+    threshold = _severity(failure_threshold)
+    failed = report is not None and report.failed(threshold)
     if output == "json":
-        click.echo(json.dumps({"ok": True, "files": len(files), "changed": changed}, indent=2))
+        result: dict[str, Any] = {"ok": not failed, "files": len(files), "changed": changed}
+        if report is not None:
+            from factory.lint import report as lint_report
+
+            result["lint"] = lint_report.as_json(report, threshold)
+        click.echo(json.dumps(result, indent=2))
     else:
         for path in changed:
             click.echo(f"wrote rendered/{path}")
         click.echo(f"ok: {len(files)} files rendered, {len(changed)} changed")
+        if report is not None:
+            _print_lint(report, threshold)
+    if failed:
+        sys.exit(int(ExitCode.LINT_FAILED))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="text: `file:line CODE severity: message`; json: stable, for scripts; sarif: SARIF 2.1.0 for code scanning.",
+)
+@FAILURE_THRESHOLD
+@click.option(
+    "--tools",
+    "tool_list",
+    default=",".join(LINT_TOOLS),
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated external linters to run beside the own rules.",
+)
+@click.option("--no-tools", is_flag=True, help="Own rules only (fast; no hadolint, shellcheck or trivy).")
+@click.option(
+    "--ignore-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Project ignore file (default: .factory-ignore.yaml in the project, or in the working directory).",
+)
+@click.option(
+    "--allow-image",
+    "allow_images",
+    multiple=True,
+    metavar="PATTERN",
+    help="Also allow base images whose repository matches this glob (repeatable), e.g. 'registry.example/base/*'.",
+)
+@click.option(
+    "--require-digest/--no-require-digest",
+    default=True,
+    show_default=True,
+    help="Require base images to be pinned by digest, not only a tag.",
+)
+@click.pass_context
+@_errors_to_exit_codes
+def lint(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    output: str,
+    failure_threshold: str,
+    tool_list: str,
+    no_tools: bool,
+    ignore_file: Path | None,
+    allow_images: tuple[str, ...],
+    require_digest: bool,
+) -> None:
+    """Lint Dockerfiles: the own rule catalogue (FB codes) plus hadolint, shellcheck and trivy.
+
+    PATHS are Dockerfiles or directories to search (default: every
+    rendered/**/Dockerfile of the project). Base images must be the unified OS
+    or another catalogue image (plus --allow-image). Findings print as
+    `file:line CODE severity: message`; the exit code is 6 when one is at or
+    above --failure-threshold.
+
+    \b
+    Ignores always carry a reason:
+      # factory ignore=CODE[,CODE] reason    (comment above the instruction)
+      .factory-ignore.yaml                   (code, path glob, reason, expires)
+    """
+    import dataclasses
+
+    from factory.lint import lint_paths
+    from factory.lint import report as lint_report
+
+    selected = () if no_tools else _tools(tool_list)
+    project = _optional_project(ctx, required=not paths)
+    policy = _lint_policy(project, allow_images)
+    policy = dataclasses.replace(policy, require_digest=require_digest)
+    if not paths:
+        assert project is not None
+        paths = tuple(sorted(project.rendered.rglob("Dockerfile")))
+    root = project.root if project is not None else None
+    report = lint_paths(paths, policy=policy, tools_selected=selected, ignore_file=_ignore_file(root, ignore_file))
+    threshold = _severity(failure_threshold)
+    if output == "json":
+        click.echo(lint_report.json_text(report, threshold), nl=False)
+    elif output == "sarif":
+        click.echo(lint_report.sarif_text(report), nl=False)
+    else:
+        _print_lint(report, threshold)
+    if report.failed(threshold):
+        sys.exit(int(ExitCode.LINT_FAILED))
+
+
+def _severity(label: str) -> Severity:
+    from factory.lint.model import Severity
+
+    return Severity.parse(label)
+
+
+def _tools(tool_list: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in tool_list.split(",") if n.strip()))
+    unknown = sorted(set(names) - set(LINT_TOOLS))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown tool {', '.join(unknown)} (known: {', '.join(LINT_TOOLS)})", param_hint="--tools"
+        )
+    return names
+
+
+def _optional_project(ctx: click.Context, *, required: bool) -> Project | None:
+    """The project, when there is one; linting explicit paths needs none."""
+    try:
+        return _project(ctx)
+    except DefinitionError:
+        if required or ctx.find_root().obj is not None:
+            raise
+        return None
+
+
+def _lint_policy(project: Project | None, allow_images: tuple[str, ...]) -> Policy:
+    from factory.lint import policy
+
+    if project is None:
+        return policy.Policy(allowed_images=allow_images, allowed_source="--allow-image")
+    return policy.for_catalogue(project.load(), extra_allowed=allow_images)
+
+
+def _ignore_file(root: Path | None, explicit: Path | None) -> IgnoreFile | None:
+    """The ignore file to apply: the explicit one, else the project's, else one in the working directory."""
+    from factory.lint import ignores
+
+    if explicit is not None:
+        return ignores.load(explicit, str(explicit))
+    for directory in (root, Path.cwd()):
+        if directory is not None and (directory / ignores.IGNORE_FILE).is_file():
+            candidate = directory / ignores.IGNORE_FILE
+            return ignores.load(candidate, _shown(candidate))
+    return None
+
+
+def _shown(path: Path) -> str:
+    from factory.lint.engine import display_name
+
+    return display_name(path)
+
+
+def _print_lint(report: Report, threshold: Severity) -> None:
+    from factory.lint import report as lint_report
+
+    click.echo(lint_report.text(report), nl=False)
+    verdict = lint_report.summary(report, threshold)
+    colour = "red" if report.failed(threshold) else "green"
+    click.echo(click.style(verdict.split(" ", 1)[0], fg=colour) + " " + verdict.split(" ", 1)[1], err=True)
 
 
 @main.group(name="engine")

@@ -269,6 +269,26 @@ SITE = {
     "cache_dir": FILE_PATH,
 }
 
+# .factory-ignore.yaml: every ignore says why, and until when.
+IGNORES = {
+    "ignores": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "code": {
+                    **_rx(r"[A-Z]{2,}-?[0-9]{3,5}", "a finding code such as FB041, DL3008, SC2086 or DS-0026"),
+                    "required": True,
+                },
+                "path": {"type": "string", "empty": False, "check_with": "single_line"},
+                "reason": {"type": "string", "required": True, "empty": False, "check_with": "single_line"},
+                "expires": {"type": "date", "required": True},  # YAML reads 2026-06-30 as a date
+            },
+        },
+    },
+}
+
 _PROXY_ENV = re.compile(r"(?i)(https?|ftp|no|all)_proxy")
 _INSTALL_FIELDS = {
     "os-packages": ({"packages"}, set()),
@@ -330,7 +350,7 @@ class _Validator(Validator):  # type: ignore[misc]
                 self._error(field, "url and sha256 must name the same architectures")
 
 
-SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PINS, "site": SITE}
+SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PINS, "site": SITE, "ignores": IGNORES}
 
 
 def validate(marked: Marked, kind: str) -> list[Problem]:

@@ -11,16 +11,8 @@ from pathlib import Path
 
 import dockerfile
 
-PREDEFINED_ARGS = {
-    "TARGETPLATFORM",
-    "TARGETOS",
-    "TARGETARCH",
-    "TARGETVARIANT",
-    "BUILDPLATFORM",
-    "BUILDOS",
-    "BUILDARCH",
-    "BUILDVARIANT",
-}
+from factory.lint.parse import PLATFORM_ARGS as PREDEFINED_ARGS
+
 _VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _PROXY = re.compile(r"(?i)^(https?|ftp|no|all)_proxy$")
 

@@ -1,0 +1,474 @@
+"""One parsed view of a Dockerfile, built once and shared by every rule and tool.
+
+BuildKit's own parser (the `dockerfile` package) reads instructions, heredocs,
+line continuations and the escape directive exactly as a build would; this
+module adds what rules need on top: stages with their declared ARG/ENV names,
+global ARGs and their defaults, the shell scripts RUN executes with the
+Dockerfile line of each script line, and the comments (for inline ignores).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import dockerfile
+
+from factory.lint import shell
+
+KNOWN_INSTRUCTIONS = frozenset(
+    {
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    }
+)
+# ARGs BuildKit defines itself: visible to FROM, and in a stage only once declared there.
+PLATFORM_ARGS = frozenset(
+    {
+        "TARGETPLATFORM",
+        "TARGETOS",
+        "TARGETARCH",
+        "TARGETVARIANT",
+        "BUILDPLATFORM",
+        "BUILDOS",
+        "BUILDARCH",
+        "BUILDVARIANT",
+    }
+)
+# Proxy build args are predefined and usable in RUN without any ARG line.
+PROXY_ARGS = frozenset(
+    {n for base in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY") for n in (base, base.lower())}
+)
+SHELLS = {
+    "sh": "sh",
+    "bash": "bash",
+    "dash": "dash",
+    "ksh": "ksh",
+    "mksh": "ksh",
+    "ash": "busybox",
+    "busybox": "busybox",
+}
+DEFAULT_SHELL = ("/bin/sh", "-c")
+_DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_MARKER = r"<<-?\s*['\"]?\w+['\"]?"
+_HEREDOC_ONLY = re.compile(rf"^\s*({_MARKER}\s*)+$")
+# `bash <<EOT` / `<<EOT sh -e`: the heredoc is the standard input of a shell, so a script too.
+_SHELL = r"(?P<{}>(?:\S*/)?(?:ba|da|k|a)?sh)(?:\s+-[a-zA-Z]+)*"
+_SHELL_STDIN = re.compile(rf"^\s*(?:{_SHELL.format('before')}\s+{_MARKER}|{_MARKER}\s+{_SHELL.format('after')})\s*$")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction as BuildKit parsed it, with its line range."""
+
+    keyword: str  # upper case: RUN, COPY...
+    flags: tuple[str, ...]
+    args: tuple[str, ...]
+    json: bool  # exec (JSON array) form
+    start_line: int
+    end_line: int
+    heredocs: tuple[tuple[str, str], ...] = ()  # (delimiter, content)
+
+    def flag(self, name: str) -> str | None:
+        """The value of `--name=value` (or '' for a bare `--name`), None when absent."""
+        for item in self.flags:
+            key, eq, value = item.partition("=")
+            if key == f"--{name}":
+                return value if eq else ""
+        return None
+
+    def flag_values(self, name: str) -> list[str]:
+        """Every value of a repeatable flag such as `--mount`."""
+        prefix = f"--{name}="
+        return [item[len(prefix) :] for item in self.flags if item.startswith(prefix)]
+
+
+@dataclass(frozen=True)
+class Script:
+    """A shell script that a RUN executes, and where each of its lines is in the Dockerfile."""
+
+    text: str
+    first_line: int  # Dockerfile line of script line 1
+    dialect: str  # sh, bash, dash, ksh, busybox
+    form: str  # "heredoc", "shell" (shell form) or "exec" (["sh", "-c", "..."])
+    instruction: Instruction
+    shell_argv: tuple[str, ...]  # the SHELL in force (heredocs without a shebang run through it)
+    commands: tuple[shell.Command, ...]
+
+    def line_of(self, script_line: int) -> int:
+        """Dockerfile line of a script line (exec form: always the instruction's line)."""
+        if self.form == "exec":
+            return self.instruction.start_line
+        return min(max(self.first_line + script_line - 1, self.instruction.start_line), self.instruction.end_line)
+
+    @property
+    def has_shebang(self) -> bool:
+        return self.form == "heredoc" and self.text.startswith("#!")
+
+    @property
+    def steps(self) -> int:
+        """Commands run one after another (a pipeline counts once)."""
+        count, piped = 0, False
+        for command in self.commands:
+            if not piped:
+                count += 1
+            piped = command.piped
+        return count
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A build stage: its FROM, its instructions and the names it declares."""
+
+    index: int
+    name: str | None
+    base: str  # the image as written in FROM (variables not expanded)
+    from_line: int
+    instructions: tuple[Instruction, ...]  # the FROM itself excluded
+    parent: int | None  # index of an earlier stage this one is built FROM
+    args: Mapping[str, str | None]  # ARG name -> default, in this stage
+    env: frozenset[str]  # ENV names set in this stage
+    scripts: tuple[Script, ...]
+
+    @property
+    def is_scratch(self) -> bool:
+        return self.base.lower() == "scratch"
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A whole Dockerfile: instructions, stages, global ARGs, scripts and comments; or why it did not parse."""
+
+    name: str  # how findings name the file
+    path: Path | None
+    text: str
+    instructions: tuple[Instruction, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    global_args: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    global_arg_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    comments: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    escape: str = "\\"
+    error: str | None = None
+    error_line: int = 1
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    @property
+    def final(self) -> Stage | None:
+        return self.stages[-1] if self.stages else None
+
+    @property
+    def first_line(self) -> int:
+        """Line of the first instruction: where file-wide findings are reported."""
+        return self.instructions[0].start_line if self.instructions else 1
+
+    @property
+    def scripts(self) -> tuple[Script, ...]:
+        return tuple(script for stage in self.stages for script in stage.scripts)
+
+    def chain(self, stage: Stage) -> list[Stage]:
+        """The stage and the earlier stages it is built FROM, nearest first."""
+        found = [stage]
+        while found[-1].parent is not None:
+            found.append(self.stages[found[-1].parent])
+        return found
+
+    def instruction_at(self, line: int) -> Instruction | None:
+        for instruction in self.instructions:
+            if instruction.start_line <= line <= instruction.end_line:
+                return instruction
+        return None
+
+
+def parse_file(path: Path, name: str | None = None) -> Dockerfile:
+    """Parse the Dockerfile at `path`; `name` is how findings show it (default: the path)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_text(text, name or str(path), path)
+
+
+def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
+    """Parse Dockerfile source; a parse error is recorded on the result, never raised."""
+    escape = _escape_directive(text)
+    try:
+        raw = dockerfile.parse_string(text)
+    except dockerfile.GoParseError as exc:
+        return Dockerfile(name, path, text, escape=escape, error=str(exc), error_line=_error_line(text, str(exc)))
+    instructions = tuple(
+        Instruction(
+            keyword=c.cmd.upper(),
+            flags=tuple(c.flags),
+            args=tuple(c.value),
+            json=bool(c.json),
+            start_line=c.start_line,
+            end_line=c.end_line,
+            heredocs=tuple((h.name, h.content) for h in c.heredocs),
+        )
+        for c in raw
+    )
+    unknown = next((i for i in instructions if i.keyword not in KNOWN_INSTRUCTIONS), None)
+    if unknown is not None:
+        return Dockerfile(
+            name,
+            path,
+            text,
+            instructions,
+            escape=escape,
+            error=f"unknown instruction: {unknown.keyword}",
+            error_line=unknown.start_line,
+        )
+    return _build(name, path, text, instructions, escape)
+
+
+def _escape_directive(text: str) -> str:
+    for line in text.splitlines():
+        match = _DIRECTIVE.match(line.strip())
+        if not match:
+            break
+        if match.group(1).lower() == "escape":
+            return match.group(2)
+    return "\\"
+
+
+def _error_line(text: str, message: str) -> int:
+    if "heredoc" in message:
+        for number, line in enumerate(text.splitlines(), 1):
+            if "<<" in line and not line.lstrip().startswith("#"):
+                return number
+    return 1
+
+
+def _build(name: str, path: Path | None, text: str, instructions: tuple[Instruction, ...], escape: str) -> Dockerfile:
+    lines = text.splitlines()
+    global_args: dict[str, str | None] = {}
+    global_arg_lines: dict[str, int] = {}
+    groups: list[list[Instruction]] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            groups.append([instruction])
+        elif groups:
+            groups[-1].append(instruction)
+        elif instruction.keyword == "ARG":
+            for name_, default in _arg_items(instruction):
+                global_args[name_] = default
+                global_arg_lines[name_] = instruction.start_line
+        else:
+            error = f"{instruction.keyword} before the first FROM (only ARG may come first)"
+            return Dockerfile(
+                name, path, text, instructions, escape=escape, error=error, error_line=instruction.start_line
+            )
+    stages: list[Stage] = []
+    shells: list[tuple[str, ...]] = []
+    for index, group in enumerate(groups):
+        stage, stage_shell = _stage(index, group, stages, shells, lines, escape)
+        stages.append(stage)
+        shells.append(stage_shell)
+    covered = {n for i in instructions for n in range(i.start_line, i.end_line + 1)}
+    comments = {
+        number: line.strip()
+        for number, line in enumerate(lines, 1)
+        if number not in covered and line.lstrip().startswith("#")
+    }
+    return Dockerfile(
+        name,
+        path,
+        text,
+        instructions,
+        tuple(stages),
+        MappingProxyType(global_args),
+        MappingProxyType(global_arg_lines),
+        MappingProxyType(comments),
+        escape,
+    )
+
+
+def _arg_items(instruction: Instruction) -> list[tuple[str, str | None]]:
+    items = []
+    for word in instruction.args:
+        key, eq, value = word.partition("=")
+        items.append((key, _unquote(value) if eq else None))
+    return items
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def env_items(instruction: Instruction) -> list[tuple[str, str]]:
+    """ENV or LABEL key/value pairs (BuildKit gives them as a flat key, value, key, value list)."""
+    values = instruction.args
+    return [(values[i], _unquote(values[i + 1]) if i + 1 < len(values) else "") for i in range(0, len(values), 2)]
+
+
+def _stage(
+    index: int,
+    group: list[Instruction],
+    earlier: list[Stage],
+    shells: list[tuple[str, ...]],
+    lines: list[str],
+    escape: str,
+) -> tuple[Stage, tuple[str, ...]]:
+    from_, body = group[0], group[1:]
+    words = [w for w in from_.args]
+    base = words[0] if words else ""
+    name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+    parent = next((s.index for s in reversed(earlier) if s.name and s.name.lower() == base.lower()), None)
+    current_shell = shells[parent] if parent is not None else DEFAULT_SHELL
+    args: dict[str, str | None] = {}
+    env: set[str] = set()
+    scripts: list[Script] = []
+    for instruction in body:
+        if instruction.keyword == "ARG":
+            args.update(_arg_items(instruction))
+        elif instruction.keyword == "ENV":
+            env.update(key for key, _ in env_items(instruction))
+        elif instruction.keyword == "SHELL" and instruction.json and instruction.args:
+            current_shell = instruction.args
+        elif instruction.keyword == "RUN":
+            scripts.extend(_scripts(instruction, current_shell, lines, escape))
+    stage = Stage(
+        index=index,
+        name=name,
+        base=base,
+        from_line=from_.start_line,
+        instructions=tuple(body),
+        parent=parent,
+        args=MappingProxyType(args),
+        env=frozenset(env),
+        scripts=tuple(scripts),
+    )
+    return stage, current_shell
+
+
+def dialect_of(argv0: str) -> str | None:
+    """shellcheck's dialect for a shell program path, None for a non-shell program."""
+    return SHELLS.get(argv0.rsplit("/", 1)[-1])
+
+
+def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[str], escape: str) -> list[Script]:
+    def make(text: str, first_line: int, dialect: str, form: str, argv: tuple[str, ...] = shell_argv) -> Script:
+        return Script(text, first_line, dialect, form, instruction, argv, shell.commands(text))
+
+    default = dialect_of(shell_argv[0]) if shell_argv else None
+    if instruction.json:
+        argv = instruction.args
+        if len(argv) >= 3 and dialect_of(argv[0]) and argv[1].startswith("-") and "c" in argv[1]:
+            return [make(argv[2], instruction.start_line, dialect_of(argv[0]) or "sh", "exec", argv[:2])]
+        return []
+    command = instruction.args[0] if instruction.args else ""
+    stdin_shell = _SHELL_STDIN.match(command)
+    if instruction.heredocs and (_HEREDOC_ONLY.match(command) or stdin_shell):
+        found = []
+        for (_, content), first_line in zip(
+            instruction.heredocs, _heredoc_first_lines(instruction, lines), strict=True
+        ):
+            dialect = default
+            if content.startswith("#!"):
+                interpreter = content.splitlines()[0][2:].split()
+                if interpreter and interpreter[0].endswith("/env") and len(interpreter) > 1:
+                    interpreter = [w for w in interpreter[1:] if not w.startswith("-")]
+                dialect = dialect_of(interpreter[0]) if interpreter else None
+            elif stdin_shell:
+                dialect = dialect_of(stdin_shell.group("before") or stdin_shell.group("after")) or "sh"
+            if dialect:
+                found.append(make(content, first_line, dialect, "heredoc"))
+            if _HEREDOC_ONLY.match(command):
+                break  # further heredocs of a heredoc-only RUN are files, not the script
+        return found
+    if default is None:
+        return []
+    return [make(_shell_form_text(instruction, lines, escape), instruction.start_line, default, "shell")]
+
+
+def _heredoc_first_lines(instruction: Instruction, lines: list[str]) -> list[int]:
+    """The Dockerfile line where each heredoc body starts (the line after its marker line)."""
+    line = instruction.start_line
+    while line <= instruction.end_line and "<<" not in lines[line - 1]:
+        line += 1
+    cursor = line + 1
+    starts = []
+    for _, content in instruction.heredocs:
+        starts.append(cursor)
+        cursor += content.count("\n") + 1  # the body, then its terminator line
+    return starts
+
+
+def _shell_form_text(instruction: Instruction, lines: list[str], escape: str) -> str:
+    """The shell-form command with the Dockerfile's own line breaks, so line N of it is line start+N-1.
+
+    The keyword and flags are blanked; comment and empty lines inside the
+    continuation (which Docker drops) become a lone `\\`, which keeps both the
+    continuation and the line count for the shell.
+    """
+    raw = lines[instruction.start_line - 1 : instruction.end_line]
+    out = []
+    for index, line in enumerate(raw):
+        stripped = line.strip()
+        if index and (not stripped or stripped.startswith("#")):
+            out.append("\\")
+            continue
+        if escape != "\\" and line.rstrip().endswith(escape):
+            line = line.rstrip()[:-1] + "\\"
+        out.append(line)
+    text = "\n".join(out)
+    match = re.match(r"\s*\w+", text)
+    end = match.end() if match else 0
+    while True:
+        gap = re.match(r"(?:[ \t]|\\\n)*", text[end:])
+        after = end + (gap.end() if gap else 0)
+        if text.startswith("--", after):
+            flag_end = re.match(r"\S*", text[after:])
+            end = after + (flag_end.end() if flag_end else 0)
+        else:
+            break
+    return re.sub(r"[^\n]", " ", text[:end]) + text[end:]
+
+
+def expand(value: str, known: Mapping[str, str | None]) -> str | None:
+    """Expand `$X`, `${X}`, `${X:-default}` and `${X:+alt}` with `known`; None if a needed value is unknown."""
+    unknown = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal unknown
+        var = match.group(1) or match.group(4)
+        op, word = match.group(2), match.group(3) or ""
+        current = known.get(var)
+        if op and op.endswith("-"):
+            return current if current or (current == "" and op == "-") else word
+        if op and op.endswith("+"):
+            return word if current else ""
+        if current is None:
+            unknown = True
+            return match.group(0)
+        return current
+
+    result = _VAR.sub(replace, value)
+    return None if unknown else result
+
+
+def variables(value: str) -> list[str]:
+    """Names referenced as `$X` or `${X...}` in a Dockerfile word."""
+    return [m.group(1) or m.group(4) for m in _VAR.finditer(value)]

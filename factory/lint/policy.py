@@ -1,0 +1,91 @@
+"""What the lint enforces beyond fixed practice: which base images, pinned how.
+
+Defaults come from the catalogue itself (the unified OS and every image the
+factory publishes, under the placeholder registry and under their pins), so
+`factory lint` on rendered/ needs no configuration; a project file or the
+command line can widen or narrow them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from factory import model
+from factory.render import FACTORY_LABELS
+
+DOCKER_HUB = "docker.io"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image reference split into repository, tag and digest (as written, plus normalised)."""
+
+    repository: str  # as written, without tag or digest
+    tag: str | None
+    digest: str | None
+
+    @property
+    def normalised(self) -> str:
+        """The repository with Docker Hub's implicit registry and `library/` made explicit."""
+        first, _, rest = self.repository.partition("/")
+        if rest and ("." in first or ":" in first or first == "localhost"):
+            return self.repository
+        return f"{DOCKER_HUB}/{self.repository}" if rest else f"{DOCKER_HUB}/library/{self.repository}"
+
+    @property
+    def pinned(self) -> bool:
+        return self.digest is not None and bool(_DIGEST.match(self.digest))
+
+
+def parse_reference(reference: str) -> ImageRef:
+    """Split `registry/path:tag@sha256:...`; a `:` after the last `/` starts the tag."""
+    name, _, digest = reference.partition("@")
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return ImageRef(name[:colon], name[colon + 1 :], digest or None)
+    return ImageRef(name, None, digest or None)
+
+
+def _default_build_labels() -> Mapping[str, frozenset[str]]:
+    return MappingProxyType({f"{FACTORY_LABELS}.variant": frozenset({"build"})})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Settings the rules read; immutable, so one policy can serve every file of a run."""
+
+    # fnmatch patterns over the repository (as written or normalised); empty: any base is allowed.
+    allowed_images: tuple[str, ...] = ()
+    # A base image must carry a digest, not only a tag.
+    require_digest: bool = True
+    # LABEL key -> values that declare a toolchain image, which may ship compilers.
+    build_labels: Mapping[str, frozenset[str]] = field(default_factory=_default_build_labels)
+    # Where the allow-list came from, for messages ("the catalogue", "the project file").
+    allowed_source: str = "the allow-list"
+
+    def allows(self, ref: ImageRef) -> bool:
+        """True when no allow-list is set or the repository matches one of its patterns."""
+        if not self.allowed_images:
+            return True
+        names = (ref.repository, ref.normalised)
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allowed_images for name in names)
+
+
+def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
+    """Repositories of every image the catalogue builds: placeholder names and pinned references."""
+    images = {catalogue.os.image, *(t.image for t in catalogue.targets)}
+    found = {f"{model.PLACEHOLDER_REGISTRY}/{image}" for image in images}
+    found.update(parse_reference(pin.reference).repository for pin in catalogue.pins.values())
+    return tuple(sorted(found))
+
+
+def for_catalogue(catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = ()) -> Policy:
+    """The default policy of a project: bases must be the unified OS or another catalogue image."""
+    allowed = (*catalogue_images(catalogue), *extra_allowed)
+    return Policy(allowed_images=allowed, allowed_source=f"the catalogue ({catalogue.os.id} and its images)")

@@ -1,0 +1,74 @@
+"""Proxies and credentials stay out of the image configuration.
+
+ENV is persisted in the image and inherited by every child; build args are
+recorded in the image history. Proxies belong in the predefined proxy build
+args (never persisted), secrets in `RUN --mount=type=secret`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from factory.lint.model import Severity
+from factory.lint.parse import Dockerfile, env_items
+from factory.lint.policy import Policy
+from factory.lint.rules.base import Hit, Rule
+
+_PROXY = re.compile(r"(?i)^(https?|ftp|no|all)_proxy$")
+_SECRET_NAME = re.compile(
+    r"(?i)(^|_)(password|passwd|pass|pwd|secret|token|api_?key|access_?key|secret_?key|private_?key"
+    r"|credentials?|auth_?token|client_?secret)($|_)"
+)
+# Names that point at a secret rather than hold one.
+_REFERENCE_SUFFIX = re.compile(r"(?i)_(file|path|dir|url|env|name|id|user(name)?)$")
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+
+
+def _is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and not _REFERENCE_SUFFIX.search(name) and name.upper() != "PWD"
+
+
+def _env(dockerfile: Dockerfile) -> Iterator[tuple[int, str, str]]:
+    for stage in dockerfile.stages:
+        for instruction in stage.instructions:
+            if instruction.keyword == "ENV":
+                for key, value in env_items(instruction):
+                    yield instruction.start_line, key, value
+
+
+def _proxy_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
+    for line, key, _ in _env(dockerfile):
+        if _PROXY.match(key):
+            yield Hit(line, f"ENV {key} persists a proxy setting in the image: pass it as a build arg instead")
+
+
+def _credential_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
+    for line, key, value in _env(dockerfile):
+        if _is_secret_name(key) and value:
+            yield Hit(line, f"ENV {key} stores a credential in the image: use RUN --mount=type=secret")
+        elif _URL_CREDENTIALS.search(value):
+            yield Hit(line, f"ENV {key} holds a URL with a user and password: use RUN --mount=type=secret")
+
+
+def _secret_build_arg(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
+    for instruction in dockerfile.instructions:
+        if instruction.keyword != "ARG":
+            continue
+        for word in instruction.args:
+            name = word.split("=", 1)[0]
+            if _is_secret_name(name):
+                yield Hit(
+                    instruction.start_line,
+                    f"ARG {name} looks like a secret: build args are recorded in the image history;"
+                    " use RUN --mount=type=secret",
+                )
+
+
+PROXY_IN_ENV = Rule("FB030", Severity.WARNING, "no proxy settings in ENV (use build args)", _proxy_in_env)
+CREDENTIAL_IN_ENV = Rule(
+    "FB031", Severity.ERROR, "no credentials in ENV (use RUN --mount=type=secret)", _credential_in_env
+)
+SECRET_BUILD_ARG = Rule(
+    "FB032", Severity.WARNING, "no secrets as build args (use RUN --mount=type=secret)", _secret_build_arg
+)
