@@ -359,7 +359,8 @@ class BuildRun:
             metadata_file=metadata,
             no_cache=self.no_cache,
         )
-        code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
+        with _Heartbeat(step.id, log, self.progress):
+            code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
         if code != 0:
             raise FactoryError(
                 f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
@@ -388,6 +389,38 @@ class BuildRun:
             result.images[image.platform] = records.PlatformResult(image.digest, image.compressed_size, image.layers)
         steps, cached = _cache_stats(log)
         result.steps, result.cached_steps = steps, cached
+
+
+class _Heartbeat:
+    """While a build runs, say every minute which step it is on (long emulated steps look hung otherwise)."""
+
+    def __init__(self, what: str, log: Path, progress: Progress, every: float = 60.0) -> None:
+        self.what, self.log, self.progress, self.every = what, log, progress, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.progress(f"{self.what}: still building: {_current_step(self.log)}")
+
+
+def _current_step(log: Path) -> str:
+    """The last step BuildKit announced in a plain-progress log, e.g. `[linux/arm64 2/3] RUN <<EOT`."""
+    last = "starting"
+    try:
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if _STEP.match(line):
+                last = line.split(" ", 1)[1][:100]
+    except OSError:
+        pass
+    return last
 
 
 def builder_commands(node: Builder, name: str, docker: str = "docker") -> list[list[str]]:

@@ -525,6 +525,17 @@ def os_group() -> None:
     """The unified OS base: bootstrap its root filesystem per architecture."""
 
 
+@os_group.command(name="build")
+@click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: all of the OS).")
+@click.option("--refresh", is_flag=True, help="Bootstrap again even if a cached rootfs is still fresh.")
+@OUTPUT
+@click.pass_context
+def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, output: str) -> None:
+    """Bootstrap the OS root filesystems and build the multi-arch OS base image (= `build os:<release>`)."""
+    cat = _project(ctx).load()
+    ctx.invoke(build, output=output, targets=(cat.os.id,), platforms=platforms, refresh_os=refresh, no_cache=False)
+
+
 @os_group.command(name="bootstrap")
 @OUTPUT
 @click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: all of the OS).")
@@ -674,3 +685,33 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
         click.echo(f"results: {out_path}")
     if not results or not all(r.passed for r in results):
         sys.exit(int(ExitCode.VERIFY_FAILED))
+
+
+@main.command()
+@OUTPUT
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Build record to pin (default: .factory/builds/latest.json).",
+)
+@click.pass_context
+@_errors_to_exit_codes
+def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
+    """Record the digests of a build in pins/images.yaml (then `factory render` uses them in every FROM)."""
+    from factory import pins
+    from factory import record as records
+
+    project = _project(ctx)
+    path = record_path or _site(ctx).state_dir / "builds" / "latest.json"
+    if not path.is_file():
+        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    written, changed = pins.write(project.root, records.read(path))
+    project.load()  # the pins file must still validate
+    if output == "json":
+        click.echo(json.dumps({"ok": True, "file": str(written), "changed": changed}, indent=2))
+    else:
+        for target_id in changed:
+            click.echo(f"pinned {target_id}")
+        click.echo(f"ok: {written} ({len(changed)} changed); run `factory render` to use them")

@@ -119,3 +119,14 @@ def test_builder_commands_per_driver() -> None:
     ]]  # fmt: skip
     remote = build.builder_commands(Builder("linux/arm64", "tcp://n:1234", "remote", tls), "b")[0]
     assert remote[-3:] == ["--driver-opt", "cacert=ca.pem,cert=c.pem,key=k.pem", "tcp://n:1234"]
+
+
+def test_heartbeat_names_the_current_step(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("#1 [internal] load\n#6 [linux/arm64 2/3] RUN <<EOT (set -eux...)\n#6 12.0 Unpacking x\n")
+    messages: list[str] = []
+    with build._Heartbeat("python:3.13-runtime", log, messages.append, every=0.01):
+        import time
+
+        time.sleep(0.05)
+    assert messages and messages[0] == "python:3.13-runtime: still building: [linux/arm64 2/3] RUN <<EOT (set -eux...)"
