@@ -73,7 +73,9 @@ def _stage_hits(dockerfile: Dockerfile, stage: Stage) -> Iterator[Hit]:
         scripts.setdefault(id(script.instruction), []).append(script)
     for instruction in stage.instructions:
         for name in dict.fromkeys(n for w in _expanded_words(instruction) for n in variables(w)):
-            message = _message(name, dockerfile, later) if name not in declared else None
+            # `ENV PATH=/x:$PATH` extends the value the stage inherited (from the base image).
+            extends_itself = instruction.keyword == "ENV" and later.get(name) == instruction.start_line
+            message = _message(name, dockerfile, later) if name not in declared and not extends_itself else None
             if message:
                 yield Hit(instruction.start_line, message)
         for script in scripts.get(id(instruction), []):
