@@ -62,19 +62,42 @@ def read(etc_apt: Path = Path("/etc/apt")) -> list[Source]:
     return [s for s in found if "deb" in s.types]
 
 
-def mirrors(sources: list[Source], *, archive: str | None = None, security: str | None = None) -> Mirrors:
-    """The Debian archive and security mirrors, configured values taking precedence."""
-    main = next((s for s in sources if not s.is_security), None)
-    sec = next((s for s in sources if s.is_security), None)
+def mirrors(
+    sources: list[Source], *, archive: str | None = None, security: str | None = None, codename: str | None = None
+) -> Mirrors:
+    """The Debian archive and security mirrors, configured values taking precedence.
+
+    Only sources serving this machine's own Debian release (`codename`, default
+    from /etc/os-release) count: a third-party repository beside them (Docker's,
+    NodeSource's) must never be taken for the Debian archive.
+    """
+    codename = codename if codename is not None else host_codename()
+    # Debian's archive serves the release codename with a `main` component; Docker's
+    # repository, say, serves the codename too, but with `stable`.
+    debian = [s for s in (of_release(sources, codename) if codename else sources) if "main" in s.components]
+    main = next((s for s in debian if not s.is_security), None)
+    sec = next((s for s in debian if s.is_security), None)
     if archive is None and main is None:
         raise EnvironmentProblem(
-            "no Debian archive in this machine's apt sources (/etc/apt); set os.mirror in factory.yaml"
+            f"no Debian archive for {codename or 'this release'} in this machine's apt sources (/etc/apt);"
+            " set os.mirror in factory.yaml"
         )
     return Mirrors(
         archive=archive or (main.uri if main else ""),
         security=security or (sec.uri if sec else None),
         signed_by=main.signed_by if main and archive is None else None,
     )
+
+
+def host_codename(os_release: Path = Path("/etc/os-release")) -> str | None:
+    """VERSION_CODENAME of this machine, or None when it is not known."""
+    try:
+        for line in os_release.read_text(encoding="utf-8").splitlines():
+            if line.startswith("VERSION_CODENAME="):
+                return line.split("=", 1)[1].strip().strip('"') or None
+    except OSError:
+        return None
+    return None
 
 
 def _one_line(path: Path) -> Iterable[Source]:

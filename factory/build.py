@@ -10,10 +10,12 @@ reason, and the record says what happened to every target.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from factory import __version__, buildx, model
 from factory import record as records
-from factory.errors import EnvironmentProblem, FactoryError
+from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
 from factory.project import Project
 from factory.registry import Registry, split
 from factory.site import Builder, Site
@@ -143,7 +145,7 @@ def plan(
     chosen = _select(steps, list(selection))
     missing_platforms = [s.id for s in chosen if not s.platforms]
     if missing_platforms:
-        raise FactoryError(f"no platform left to build for {', '.join(missing_platforms)}")
+        raise UsageProblem(f"no platform left to build for {', '.join(missing_platforms)}")
     return chosen
 
 
@@ -154,7 +156,7 @@ def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
     for item in selection:
         matches = [s.id for s in steps.values() if item in (s.id, s.stack)]
         if not matches:
-            raise FactoryError(f"unknown target or stack {item!r} (see `factory list`)")
+            raise UsageProblem(f"unknown target or stack {item!r} (see `factory list`)")
         wanted.update(matches)
     closure = set()
     for step_id in wanted:
@@ -187,7 +189,8 @@ class BuildRun:
         self.progress = progress
         self.environ = dict(os.environ if environ is None else environ)
         self.no_cache = no_cache
-        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        # Unique even for runs started in the same second (they would share logs and tags).
+        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
         self.directory = site.state_dir / "builds" / self.run_id
         self.registry = Registry(site.registry.address)
         self._lock = threading.Lock()
@@ -209,7 +212,8 @@ class BuildRun:
         results = {s.id: self._result(s) for s in steps}
         record.targets = list(results.values())
         pending = list(steps)
-        running: dict[Future[None], Step] = {}
+        # Workers fill a copy of their result; only this thread touches `results` and the record.
+        running: dict[Future[records.TargetResult], Step] = {}
         with ThreadPoolExecutor(max_workers=self.site.build.concurrency) as pool:
             while pending or running:
                 for step in list(pending):
@@ -223,22 +227,27 @@ class BuildRun:
                     elif base is None or base.status == "built":
                         pending.remove(step)
                         results[step.id].status = "building"
-                        running[pool.submit(self._build, step, results[step.id], base)] = step
+                        work = copy.deepcopy(results[step.id])
+                        running[pool.submit(self._build, step, work, base)] = step
                 if not running:
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     step = running.pop(future)
                     exc = future.exception()
-                    if exc is not None:
+                    if exc is None:
+                        results[step.id] = future.result()
+                    else:
                         result = results[step.id]
                         result.status = "failed"
                         result.reason = exc.show() if isinstance(exc, FactoryError) else repr(exc)
                         self.progress(f"{step.id}: FAILED: {result.reason}")
-                    records.write(record, self.directory)
+                    record.targets = list(results.values())
+                    records.write(record, self.directory, latest=False)
+        record.targets = list(results.values())
         record.finished = _now()
         record.duration_s = round(time.monotonic() - self._started, 2)
-        records.write(record, self.directory)
+        records.write(record, self.directory, latest=True)
         return record
 
     def _skip(self, result: records.TargetResult, reason: str) -> None:
@@ -264,9 +273,12 @@ class BuildRun:
             base_id=step.base_id,
         )
 
-    def _build(self, step: Step, result: records.TargetResult, base: records.TargetResult | None) -> None:
+    def _build(
+        self, step: Step, result: records.TargetResult, base: records.TargetResult | None
+    ) -> records.TargetResult:
+        """Build one step into `result` (a copy owned by this worker) and return it."""
         if not step.dockerfile.is_file():
-            raise FactoryError(f"{step.dockerfile} does not exist: run `factory render`")
+            raise EnvironmentProblem(f"{step.dockerfile} does not exist: run `factory render`")
         log = self.directory / "logs" / (re.sub(r"[^A-Za-z0-9_.-]", "_", step.id) + ".log")
         result.log = str(log)
         start = time.monotonic()
@@ -305,12 +317,13 @@ class BuildRun:
         if native:
             merge = buildx.imagetools_create(reference, sources, docker=self.docker.binary)
             if self.docker.run(merge, log=log) != 0:
-                raise FactoryError(f"manifest merge into {reference} failed (log: {log})")
+                raise BuildFailed(f"manifest merge into {reference} failed (log: {log})")
         self._record_pushed(result, reference, log)
         result.duration_s = round(time.monotonic() - start, 2)
         result.status = "built"
         cached = f"{result.cached_steps}/{result.steps} steps cached"
         self.progress(f"{step.id}: built in {_human(result.duration_s)} ({cached}) {result.digest}")
+        return result
 
     def _context(self, step: Step, log: Path) -> Path:
         if not step.is_os:
@@ -362,7 +375,7 @@ class BuildRun:
         with _Heartbeat(step.id, log, self.progress):
             code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
         if code != 0:
-            raise FactoryError(
+            raise BuildFailed(
                 f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
             )
 

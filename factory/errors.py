@@ -29,7 +29,7 @@ class ExitCode(enum.IntEnum):
 
 
 class FactoryError(Exception):
-    """Base class of every error the factory raises deliberately."""
+    """Base class of every error the factory raises deliberately; raise a subclass."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
@@ -93,3 +93,21 @@ class CommandFailed(EnvironmentProblem):
             message += f": {hint}"
         tail = output.strip().splitlines()[-OUTPUT_TAIL_LINES:]
         super().__init__("\n".join([message, *tail]))
+
+
+class UsageProblem(FactoryError):
+    """The command line names something that does not exist (a target, a platform)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BuildFailed(FactoryError):
+    """Building an image (or bootstrapping its root filesystem) failed."""
+
+    exit_code = ExitCode.BUILD_FAILED
+
+
+class VerifyFailed(FactoryError):
+    """Verifying built images could not be carried out or failed."""
+
+    exit_code = ExitCode.VERIFY_FAILED

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory import aptsources, model
-from factory.errors import EnvironmentProblem, FactoryError
+from factory.errors import BuildFailed, EnvironmentProblem
 from factory.site import Site
 
 Progress = Callable[[str], None]
@@ -58,7 +58,7 @@ class Recipe:
         recipe = cls(directory / "customize.sh", directory / "dpkg.cfg")
         for path in (recipe.customize, recipe.dpkg_cfg):
             if not path.is_file():
-                raise FactoryError(f"{path} does not exist: run `factory render`")
+                raise EnvironmentProblem(f"{path} does not exist: run `factory render`")
         return recipe
 
 
@@ -98,6 +98,33 @@ def inputs_key(os_base: model.OSBase, arch: str, sources_text: str, recipe: Reci
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def sources_for(os_base: model.OSBase, site: Site, machine: list[aptsources.Source]) -> str:
+    """deb822 sources the rootfs is bootstrapped from (and that its apt keeps using).
+
+    A snapshot (factory.yaml, else stacks/os.yaml) freezes every package
+    version: the archive is then the configured snapshot archive at that time.
+    Otherwise the mirror of factory.yaml, else of stacks/os.yaml, else this
+    machine's own Debian mirror.
+    """
+    snapshot = site.os.snapshot or os_base.snapshot
+    if snapshot:
+        if not site.os.snapshot_archive:
+            raise EnvironmentProblem(
+                f"snapshot {snapshot} is set but factory.yaml has no os.snapshot_archive"
+                " (a URL with {snapshot}, e.g. an internal mirror of the snapshot service)"
+            )
+        security = site.os.snapshot_security_archive
+        mirrors = aptsources.Mirrors(
+            site.os.snapshot_archive.format(snapshot=snapshot),
+            security.format(snapshot=snapshot) if security else None,
+            None,
+        )
+        # Snapshot Release files are past their Valid-Until date by design.
+        return mirrors.sources(os_base.release).replace("Components:", "Check-Valid-Until: no\nComponents:")
+    archive = site.os.mirror or os_base.mirror
+    return aptsources.mirrors(machine, archive=archive, security=site.os.security_mirror).sources(os_base.release)
+
+
 class Bootstrapper:
     """Produces (or reuses) the rootfs tarball per architecture."""
 
@@ -115,10 +142,7 @@ class Bootstrapper:
         self.site = site
         self.refresh = refresh
         self.directory = site.cache_dir / "rootfs"
-        mirrors = aptsources.mirrors(aptsources.read(etc_apt), archive=site.os.mirror, security=site.os.security_mirror)
-        self.sources_text = mirrors.sources(os_base.release)
-        if os_base.snapshot or site.os.snapshot:
-            self.sources_text = self.sources_text.replace("Components:", "Check-Valid-Until: no\nComponents:")
+        self.sources_text = sources_for(os_base, site, aptsources.read(etc_apt))
 
     def rootfs(self, arch: str, progress: Progress) -> Rootfs:
         """The tarball for `arch`, bootstrapped only when missing, stale or refreshed."""
@@ -166,7 +190,7 @@ class Bootstrapper:
             shutil.copyfile(log, path.with_suffix(".log"))
             if result.returncode != 0:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-                raise FactoryError(f"mmdebstrap failed for {arch} (exit {result.returncode}):\n{tail}")
+                raise BuildFailed(f"mmdebstrap failed for {arch} (exit {result.returncode}):\n{tail}")
             os.replace(partial, path)
             meta.write_text(json.dumps({"built": time.time(), "epoch": epoch, "key": key}))
             size = path.stat().st_size / 1e6

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory.errors import EnvironmentProblem
+
 SCHEMA_VERSION = 1
 
 
@@ -94,18 +96,29 @@ class BuildRecord:
         return cls(**fields, targets=targets)
 
 
-def write(record: BuildRecord, directory: Path) -> Path:
-    """Write record.json atomically into `directory` and refresh ../latest.json."""
+def write(record: BuildRecord, directory: Path, *, latest: bool = True) -> Path:
+    """Write record.json atomically into `directory`; with `latest`, also ../latest.json.
+
+    A run in progress updates only its own record.json, so `latest.json` always
+    describes a finished run.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "record.json"
     text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
     _atomic_write(path, text)
-    _atomic_write(directory.parent / "latest.json", text)
+    if latest:
+        _atomic_write(directory.parent / "latest.json", text)
     return path
 
 
 def read(path: Path) -> BuildRecord:
-    return BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    """Read a record; a missing, truncated or foreign file is a clear error, not a traceback."""
+    try:
+        return BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem(f"{path}: no build record here: run `factory build` first") from exc
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise EnvironmentProblem(f"{path}: not a build record of this factory ({exc})") from exc
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -113,6 +126,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        os.chmod(temp, 0o644)  # mkstemp's 0600 would hide the record from other users
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -209,6 +209,10 @@ ENDPOINT = _rx(
 )
 REGISTRY = _rx(r"[A-Za-z0-9.-]+(:[0-9]+)?", "a registry host[:port] such as 127.0.0.1:5000")
 REPO_PATH = _rx(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*", "a repository path such as 'factory'")
+SNAPSHOT_URL = _rx(
+    r"https?://[^\s'\"\\`$;|&<>(){}]+\{snapshot\}[^\s'\"\\`$;|&<>(){}]*",
+    "an http(s) URL containing {snapshot}, e.g. http://mirror.internal/archive/debian/{snapshot}",
+)
 FILE_PATH = _rx(r"[A-Za-z0-9._/~+-]+", "a file path")
 
 SITE = {
@@ -263,6 +267,8 @@ SITE = {
                 **_rx(r"[0-9]{8}T[0-9]{6}Z", "a snapshot timestamp such as 20251120T000000Z"),
                 "nullable": True,
             },
+            "snapshot_archive": {**SNAPSHOT_URL, "nullable": True},
+            "snapshot_security_archive": {**SNAPSHOT_URL, "nullable": True},
         },
     },
     "state_dir": FILE_PATH,

@@ -62,9 +62,13 @@ class BuildSettings:
 class OSSource:
     """Overrides for where the OS base packages come from."""
 
-    mirror: str | None = None  # None: the machine's own apt sources
+    mirror: str | None = None  # None: stacks/os.yaml's mirror, else the machine's own apt sources
     security_mirror: str | None = None
-    snapshot: str | None = None
+    snapshot: str | None = None  # overrides stacks/os.yaml's snapshot
+    # A snapshot archive URL with `{snapshot}` where the timestamp goes (a snapshot
+    # service or an internal mirror of one); required when a snapshot is set.
+    snapshot_archive: str | None = None
+    snapshot_security_archive: str | None = None
 
 
 @dataclass(frozen=True)

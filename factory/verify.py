@@ -20,7 +20,7 @@ from pathlib import Path
 from factory import model
 from factory import record as records
 from factory.build import DockerCLI
-from factory.errors import FactoryError
+from factory.errors import VerifyFailed
 
 Progress = Callable[[str], None]
 UNAME = {
@@ -113,7 +113,7 @@ class Verifier:
         start = time.monotonic()
         arch = platform.split("/")[1]
         if os_pin is None:
-            raise FactoryError("the record has no OS base image: verify needs it for the busybox toolbox")
+            raise VerifyFailed("the record has no OS base image: verify needs it for the busybox toolbox")
         volume = self._toolbox(platform, os_pin)
         code, out = self._run(
             [
@@ -197,7 +197,7 @@ class Verifier:
                 ]
             )
             if code != 0:
-                raise FactoryError(f"cannot prepare the verify toolbox for {platform}: {out.strip()[-400:]}")
+                raise VerifyFailed(f"cannot prepare the verify toolbox for {platform}: {out.strip()[-400:]}")
         self._toolboxes[platform] = volume
         return volume
 

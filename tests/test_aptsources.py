@@ -33,7 +33,7 @@ def test_deb822_sources(tmp_path: Path) -> None:
     )
     found = aptsources.read(etc)
     assert [s.uri for s in found] == ["http://mirror.test/debian", "http://mirror.test/debian-security"]
-    m = aptsources.mirrors(found)
+    m = aptsources.mirrors(found, codename="bookworm")
     assert m == aptsources.Mirrors(
         "http://mirror.test/debian",
         "http://mirror.test/debian-security",
@@ -57,18 +57,18 @@ def test_one_line_sources(tmp_path: Path) -> None:
     )
     found = aptsources.read(etc)
     assert found[0].signed_by == "/k.gpg" and found[0].components == ("main", "contrib")
-    assert aptsources.mirrors(found).security == "http://m.test/debian-security"
+    assert aptsources.mirrors(found, codename="trixie").security == "http://m.test/debian-security"
 
 
 def test_configured_mirror_wins(tmp_path: Path) -> None:
     etc = _etc(tmp_path, {"sources.list": "deb http://m.test/debian trixie main\n"})
-    m = aptsources.mirrors(aptsources.read(etc), archive="http://configured.test/debian")
+    m = aptsources.mirrors(aptsources.read(etc), archive="http://configured.test/debian", codename="trixie")
     assert m.archive == "http://configured.test/debian" and m.signed_by is None
 
 
 def test_no_sources_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem, match=r"set os\.mirror in factory\.yaml"):
-        aptsources.mirrors(aptsources.read(_etc(tmp_path, {})))
+        aptsources.mirrors(aptsources.read(_etc(tmp_path, {})), codename="trixie")
 
 
 def test_this_machine_has_a_mirror() -> None:
@@ -94,3 +94,25 @@ def test_sources_of_one_release(tmp_path: Path) -> None:
     assert [s.uri for s in aptsources.of_release(aptsources.read(etc), "bullseye")] == [
         "http://old.test/debian-security"
     ]
+
+
+def test_third_party_repositories_are_never_the_debian_archive(tmp_path: Path) -> None:
+    etc = _etc(
+        tmp_path,
+        {
+            "sources.list.d/docker.list": "deb [signed-by=/etc/apt/keyrings/docker.asc] "
+            "https://download.example.invalid/linux/debian bookworm stable\n",
+            "sources.list.d/debian.sources": "Types: deb\nURIs: http://m.test/debian\nSuites: bookworm\n"
+            "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+        },
+    )
+    m = aptsources.mirrors(aptsources.read(etc), codename="bookworm")
+    assert m.archive == "http://m.test/debian"
+    assert m.signed_by == "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def test_host_codename(tmp_path: Path) -> None:
+    release = tmp_path / "os-release"
+    release.write_text('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n')
+    assert aptsources.host_codename(release) == "trixie"
+    assert aptsources.host_codename(tmp_path / "missing") is None

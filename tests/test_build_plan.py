@@ -82,11 +82,12 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
     class Run(build.BuildRun):
         def _build(
             self, step: build.Step, result: build.records.TargetResult, base: build.records.TargetResult | None
-        ) -> None:
+        ) -> build.records.TargetResult:
             if step.id == "a:1-runtime":
                 raise FactoryError("buildx exited 1")
             result.status, result.digest, result.reference = "built", "sha256:" + "0" * 64, f"r/{step.image}:t"
             result.base_pin = f"r/{step.image}@{result.digest}"
+            return result
 
     messages: list[str] = []
     run = Run(project, config, build.DockerCLI("docker"), prepare_os=lambda *_: None, progress=messages.append)

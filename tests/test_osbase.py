@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import osbase, site
+from factory import aptsources, osbase, site
 from factory.cli import main
 from factory.errors import FactoryError
 from factory.project import Project
@@ -56,7 +56,8 @@ def test_cached_rootfs_is_reused(make_project: Callable[..., Path], tmp_path: Pa
     project, recipe = _rendered(make_project)
     etc = tmp_path / "apt"
     (etc / "sources.list.d").mkdir(parents=True)
-    (etc / "sources.list").write_text("deb http://mirror.test/debian bookworm main\n")
+    codename = aptsources.host_codename() or "bookworm"
+    (etc / "sources.list").write_text(f"deb http://mirror.test/debian {codename} main\n")
     config = site.Site(cache_dir=tmp_path / "cache")
     boot = osbase.Bootstrapper(project.load().os, config, recipe, etc_apt=etc)
     assert "URIs: http://mirror.test/debian\nSuites: trixie trixie-updates" in boot.sources_text
@@ -72,3 +73,25 @@ def test_cached_rootfs_is_reused(make_project: Callable[..., Path], tmp_path: Pa
     rootfs = boot.rootfs("amd64", messages.append)
     assert rootfs.cached and rootfs.path == cached and rootfs.epoch == 86400 * 2
     assert messages[0].startswith("rootfs amd64: cached")
+
+
+def test_snapshot_needs_an_archive_and_freezes_the_sources(make_project: Callable[..., Path]) -> None:
+    from factory.errors import EnvironmentProblem
+
+    project, _ = _rendered(make_project)
+    os_base = project.load().os
+    pinned = site.Site(os=site.OSSource(snapshot="20251120T000000Z"))
+    with pytest.raises(EnvironmentProblem, match="no os.snapshot_archive"):
+        osbase.sources_for(os_base, pinned, [])
+    archive = "http://snapshots.test/archive/debian/{snapshot}"
+    text = osbase.sources_for(
+        os_base, site.Site(os=site.OSSource(snapshot="20251120T000000Z", snapshot_archive=archive)), []
+    )
+    assert text.startswith("Types: deb\nURIs: http://snapshots.test/archive/debian/20251120T000000Z\n")
+    assert "Check-Valid-Until: no" in text
+
+
+def test_configured_mirror_wins(make_project: Callable[..., Path]) -> None:
+    project, _ = _rendered(make_project)
+    text = osbase.sources_for(project.load().os, site.Site(os=site.OSSource(mirror="http://internal.test/debian")), [])
+    assert "URIs: http://internal.test/debian\nSuites: trixie trixie-updates" in text

@@ -217,6 +217,8 @@ CASES = [
     ),
     Case("FB060", "unknown name (base image ENV)", [*HEAD, 'RUN echo "$JAVA_HOME"', *TINI], []),
     Case("FB060", "ENV extends its inherited value", [*HEAD, 'ENV PATH="/opt/go/bin:$PATH"', *TINI], []),
+    Case("FB060", "ENV copies a global ARG", ["ARG V=1", *HEAD, "ENV V=$V", *TINI], [4]),
+    Case("FB060", "ENV copies a platform ARG", [*HEAD, "ENV TARGETARCH=${TARGETARCH}", *TINI], [3]),
     Case("FB060", "proxy args are predefined", [*HEAD, 'RUN echo "$http_proxy"', *TINI], []),
     Case("FB060", "platform ARG in FROM", ["FROM --platform=$BUILDPLATFORM scratch", *TINI], []),
     # FB070 recommends

@@ -73,8 +73,14 @@ def _stage_hits(dockerfile: Dockerfile, stage: Stage) -> Iterator[Hit]:
         scripts.setdefault(id(script.instruction), []).append(script)
     for instruction in stage.instructions:
         for name in dict.fromkeys(n for w in _expanded_words(instruction) for n in variables(w)):
-            # `ENV PATH=/x:$PATH` extends the value the stage inherited (from the base image).
-            extends_itself = instruction.keyword == "ENV" and later.get(name) == instruction.start_line
+            # `ENV PATH=/x:$PATH` extends the value the stage inherited from its base image;
+            # a global or platform ARG is never inherited that way, so it stays a finding.
+            extends_itself = (
+                instruction.keyword == "ENV"
+                and later.get(name) == instruction.start_line
+                and name not in dockerfile.global_args
+                and name not in PLATFORM_ARGS
+            )
             message = _message(name, dockerfile, later) if name not in declared and not extends_itself else None
             if message:
                 yield Hit(instruction.start_line, message)
