@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint render bench clean engine-up
+.PHONY: run test check lint render bench clean engine-up
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ test: $(BIN)/.installed
 	else \
 		echo "not root: engine tests are skipped"; $(BIN)/pytest; \
 	fi
+
+## check: everything that needs no engine (definitions, drift, lint, static checks, unit tests)
+check: $(BIN)/.installed
+	$(BIN)/factory validate
+	$(BIN)/factory render --check
+	$(BIN)/factory lint
+	$(BIN)/ruff check factory tests bench
+	$(BIN)/ruff format --check factory tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -m "not engine"
 
 ## engine-up: start (or check) the local BuildKit engine the engine tests use; root, see README.md
 engine-up: $(BIN)/.installed

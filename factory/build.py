@@ -380,15 +380,36 @@ class BuildRun:
             )
 
     def _ensure_builder(self, node: Builder, log: Path) -> str:
-        """A buildx builder for a native node: a docker context (docker driver) or a buildx instance."""
+        """A buildx builder for a native node, (re)created when factory.yaml changed its endpoint."""
         name = f"factory-{_slug(node.platform)}"
         with self._lock:
-            if self.docker.run([self.docker.binary, "buildx", "inspect", name], log=log) == 0:
+            current = self._builder_endpoint(node, name)
+            if current == node.endpoint:
                 return name
+            if current is not None:  # the node moved: drop the stale builder first
+                remove = ["context", "rm", "--force", name] if node.driver == "docker" else ["buildx", "rm", name]
+                self.docker.run([self.docker.binary, *remove], log=log)
             for args in builder_commands(node, name, self.docker.binary):
                 if self.docker.run(args, log=log) != 0:
                     raise EnvironmentProblem(f"cannot set up builder {name} for {node.endpoint} (log: {log})")
             return name
+
+    def _builder_endpoint(self, node: Builder, name: str) -> str | None:
+        """The endpoint an existing builder `name` points at, or None when there is none."""
+        if node.driver == "docker":
+            args = ["context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"]
+        else:
+            args = ["buildx", "inspect", name]
+        try:
+            out = self.docker.output([self.docker.binary, *args])
+        except EnvironmentProblem:
+            return None
+        if node.driver == "docker":
+            return out.strip()
+        if node.driver == "kubernetes":
+            return node.endpoint if f"namespace={node.endpoint.removeprefix('kubernetes://')}" in out else ""
+        endpoints = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("Endpoint:")]
+        return endpoints[0] if endpoints else ""
 
     def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
         _, repo, tag = split(reference)

@@ -88,8 +88,7 @@ class _Loader:
         ordered = self._order(targets)
         if self.problems:
             raise DefinitionError(self.problems)
-        sources = {name: tuple(m.file for m in chain.files) for name, chain in chains.items()}
-        return model.Catalogue(os_base, tuple(ordered), pins, sources)
+        return model.Catalogue(os_base, tuple(ordered), pins)
 
     # -- files ---------------------------------------------------------------
 
@@ -258,10 +257,21 @@ class _Loader:
             self.problems.append(
                 chain.problem(("versions",), f"variants {', '.join(versioned)} need at least one version")
             )
+        seen_versions: dict[tuple[str, str], int] = {}
         for index, entry in enumerate(versions):
+            where: Path_ = ("versions", index)
+            duplicate = False
+            for release in entry.get("releases") or ["*"]:
+                first = seen_versions.setdefault((entry["version"], release), index)
+                if first != index:
+                    duplicate = True
+                    self.problems.append(
+                        chain.problem((*where, "version"), f"version {entry['version']!r} is already versions[{first}]")
+                    )
+            if duplicate:
+                continue
             if entry.get("releases") and os_base.release not in entry["releases"]:
                 continue  # this version belongs to another OS release
-            where: Path_ = ("versions", index)
             if "tags" not in entry:
                 self.problems.append(chain.problem((*where, "tags"), "required field is missing"))
                 continue
@@ -291,6 +301,7 @@ class _Loader:
                     continue
                 extra = (selected or {}).get(name) or {}
                 targets.append(self._target(chain, os_base, name, entry, index, extra))
+        self._check_parent_platforms(chain, targets)
         for name, spec in variants.items():
             if spec.get("versioned", True):
                 continue
@@ -301,6 +312,21 @@ class _Loader:
                 continue
             targets.append(self._target(chain, os_base, name, None, None, {}))
         return targets
+
+    def _check_parent_platforms(self, chain: _Chain, targets: list[model.Target]) -> None:
+        """A variant built FROM another needs that image for each of its platforms."""
+        by_id = {t.id: t for t in targets}
+        for target in targets:
+            parent = by_id.get(target.base.target_id or "") if target.base.kind == "target" else None
+            if parent is not None:
+                missing = sorted(set(target.platforms) - set(parent.platforms))
+                if missing:
+                    self.problems.append(
+                        chain.problem(
+                            self.origins[target.id][:2],
+                            f"{target.id} needs {parent.id} for {', '.join(missing)}, which it is not built for",
+                        )
+                    )
 
     def _check_variant_graph(self, chain: _Chain, variants: Mapping[str, Mapping[str, Any]]) -> bool:
         """Report unknown or cyclic `from` between variants; True when the graph is sound."""

@@ -2,7 +2,8 @@
 
 Exit codes (also in README.md): 0 ok, 1 check failed (drift), 2 usage,
 3 invalid definitions, 4 render failed, 5 environment, 6 lint findings at or
-above the failure threshold, 70 internal error.
+above the failure threshold, 7 build failed, 8 verification failed,
+70 internal error.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> No
 
     project = _project(ctx)
     cat = project.load()
-    rows = matrix.rows(cat, stacks or None)
+    rows = matrix.rows(cat, _scope(cat, stacks))
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -191,7 +192,8 @@ def render(
     project = _project(ctx)
     cat = project.load()
     scope = _scope(cat, stacks)
-    files = rendering.Renderer(project.templates, cat, syntax_line=syntax_line).render_all(scope)
+    syntax = _syntax(syntax_line, ctx)
+    files = rendering.Renderer(project.templates, cat, syntax_line=syntax).render_all(scope)
     if check:
         difference = rendering.diff(project.rendered, files, scope)
         if output == "json":
@@ -305,6 +307,14 @@ def lint(
     if not paths:
         assert project is not None
         paths = tuple(sorted(project.rendered.rglob("Dockerfile")))
+        if not paths:
+            raise click.UsageError(f"no Dockerfile under {project.rendered}: run `factory render` first")
+    from factory.lint.engine import expand
+
+    if not expand(paths):
+        raise click.UsageError(
+            f"no Dockerfile in {', '.join(map(str, paths))} (looked for Dockerfile, Containerfile, *.Dockerfile)"
+        )
     root = project.root if project is not None else None
     report = lint_paths(paths, policy=policy, tools_selected=selected, ignore_file=_ignore_file(root, ignore_file))
     threshold = _severity(failure_threshold)
@@ -489,6 +499,16 @@ def engine_down(ctx: click.Context, node: str | None, unregister_binfmt: bool) -
     _engine(ctx).down(node, unregister_binfmt=unregister_binfmt)
 
 
+def _syntax(option: str | None, ctx: click.Context) -> str | None:
+    """The `# syntax=` frontend: --syntax, else factory.yaml build.syntax; validated like a reference."""
+    import re
+
+    value = option if option is not None else _site(ctx).build.syntax
+    if value is not None and not re.fullmatch(r"[a-z0-9./_-]+(:[A-Za-z0-9_.-]+)?(@sha256:[0-9a-f]{64})?", value):
+        raise click.BadParameter(f"{value!r} is not an image reference", param_hint="--syntax")
+    return value
+
+
 def _scope(cat: Any, stacks: tuple[str, ...]) -> list[str] | None:
     if not stacks:
         return None
@@ -530,6 +550,7 @@ def os_group() -> None:
 @click.option("--refresh", is_flag=True, help="Bootstrap again even if a cached rootfs is still fresh.")
 @OUTPUT
 @click.pass_context
+@_errors_to_exit_codes
 def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, output: str) -> None:
     """Bootstrap the OS root filesystems and build the multi-arch OS base image (= `build os:<release>`)."""
     cat = _project(ctx).load()
@@ -602,7 +623,7 @@ def build(
     project = _project(ctx)
     cat = project.load()
     site_config = _site(ctx)
-    steps = building.plan(cat, project, targets, platforms or None)
+    steps = building.plan(cat, project, targets, platforms or site_config.platforms)
     recipe = osbase.Recipe.rendered(project.rendered / "os" / cat.os.release)
     boot = osbase.Bootstrapper(cat.os, site_config, recipe, refresh=refresh_os)
     say = _say(output)
@@ -656,10 +677,17 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     if not path.is_file():
         raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
     record = records.read(path)
+    built = {t.id for t in record.targets}
+    unknown = sorted(set(targets) - built)
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)} not in the record {path} (it has: {', '.join(sorted(built))})", param_hint="TARGETS"
+        )
     selection = set(targets) if targets else None
     verifier = verifying.Verifier(building.DockerCLI.discover(), cat, progress=_say(output))
     results = verifier.verify(record, selection)
-    out_path = site_config.state_dir / "builds" / record.run_id / "verify.json"
+    suffix = "" if selection is None else "-" + "-".join(sorted(t.replace(":", "_") for t in selection))[:80]
+    out_path = path.parent / (record.run_id if path.name == "latest.json" else "") / f"verify{suffix}.json"
     verifying.write(results, out_path)
     if output == "json":
         click.echo(

@@ -176,7 +176,6 @@ class Catalogue:
     os: OSBase
     targets: tuple[Target, ...]
     pins: Mapping[str, Pin]
-    stack_sources: Mapping[str, tuple[str, ...]]  # stack -> definition files, child first
 
     def target(self, target_id: str) -> Target:
         for target in self.targets:

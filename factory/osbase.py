@@ -150,11 +150,16 @@ class Bootstrapper:
         path = self.directory / f"rootfs-{self.os_base.release}-{arch}-{key}.tar"
         meta = path.with_suffix(".json")
         if path.exists() and meta.exists() and not self.refresh:
-            facts = json.loads(meta.read_text())
-            age = dt.datetime.now(dt.UTC) - dt.datetime.fromtimestamp(facts["built"], dt.UTC)
-            if age < MAX_AGE:
-                progress(f"rootfs {arch}: cached ({path.name}, {age.days} d old)")
-                return Rootfs(arch, path, key, int(facts["epoch"]), True)
+            try:
+                facts = json.loads(meta.read_text())
+                age = dt.datetime.now(dt.UTC) - dt.datetime.fromtimestamp(facts["built"], dt.UTC)
+                epoch = int(facts["epoch"])
+            except (OSError, ValueError, KeyError, TypeError):
+                progress(f"rootfs {arch}: unreadable cache metadata {meta.name}: bootstrapping again")
+            else:
+                if age < MAX_AGE:
+                    progress(f"rootfs {arch}: cached ({path.name}, {age.days} d old)")
+                    return Rootfs(arch, path, key, epoch, True)
         return self._bootstrap(arch, key, path, meta, progress)
 
     def _bootstrap(self, arch: str, key: str, path: Path, meta: Path, progress: Progress) -> Rootfs:
@@ -192,13 +197,19 @@ class Bootstrapper:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
                 raise BuildFailed(f"mmdebstrap failed for {arch} (exit {result.returncode}):\n{tail}")
             os.replace(partial, path)
-            meta.write_text(json.dumps({"built": time.time(), "epoch": epoch, "key": key}))
+            partial_meta = work / "meta.json"
+            partial_meta.write_text(json.dumps({"built": time.time(), "epoch": epoch, "key": key}))
+            os.replace(partial_meta, meta)
             size = path.stat().st_size / 1e6
             progress(f"rootfs {arch}: {size:.1f} MB in {time.monotonic() - start:.0f} s")
+            # Tarballs of other input sets may belong to another checkout sharing this
+            # cache: only those past the maximum age (which nobody reuses) go.
+            cutoff = time.time() - MAX_AGE.total_seconds()
             for stale in self.directory.glob(f"rootfs-{self.os_base.release}-{arch}-*.tar"):
-                if stale != path:  # an older input set: never used again
+                if stale != path and stale.stat().st_mtime < cutoff:
                     stale.unlink(missing_ok=True)
                     stale.with_suffix(".json").unlink(missing_ok=True)
+                    stale.with_suffix(".log").unlink(missing_ok=True)
             return Rootfs(arch, path, key, epoch, False)
         finally:
             shutil.rmtree(work, ignore_errors=True)

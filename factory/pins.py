@@ -7,13 +7,14 @@ older digest) to the exact image that was built and verified.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from factory import record as records
+from factory.errors import DefinitionError
+from factory.schema import validate
+from factory.yamlmarks import load_file
 
 PINS_PATH = Path("pins") / "images.yaml"
 HEADER = """\
@@ -37,14 +38,15 @@ def write(root: Path, record: records.BuildRecord) -> tuple[Path, list[str]]:
     path = root / PINS_PATH
     current: dict[str, dict[str, str]] = {}
     if path.exists():
-        current = dict((yaml.safe_load(path.read_text()) or {}).get("images") or {})
+        marked = load_file(path, str(PINS_PATH))
+        problems = validate(marked, "pins")
+        if problems:
+            raise DefinitionError(problems)
+        current = dict(marked.data.get("images") or {})
     new = pins_from(record)
     changed = sorted(k for k, v in new.items() if current.get(k) != v)
     merged = dict(sorted({**current, **new}.items()))
     text = HEADER + yaml.safe_dump({"images": merged}, sort_keys=True, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".images.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temp, path)
+    records.atomic_write(path, text)
     return path, changed

@@ -105,9 +105,9 @@ def write(record: BuildRecord, directory: Path, *, latest: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "record.json"
     text = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(path, text)
+    atomic_write(path, text)
     if latest:
-        _atomic_write(directory.parent / "latest.json", text)
+        atomic_write(directory.parent / "latest.json", text)
     return path
 
 
@@ -121,7 +121,8 @@ def read(path: Path) -> BuildRecord:
         raise EnvironmentProblem(f"{path}: not a build record of this factory ({exc})") from exc
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and one rename (mode 0644)."""
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -88,13 +88,6 @@ class Registry:
             out.append(self._platform_image(repo, name, child_digest, child))
         return out
 
-    def exists(self, repo: str, reference: str) -> bool:
-        try:
-            self._get(f"/v2/{repo}/manifests/{reference}", ACCEPT, method="HEAD")
-        except FileNotFoundError:
-            return False
-        return True
-
     def _platform_image(self, repo: str, platform: str, digest: str, body: dict[str, Any]) -> PlatformImage:
         layers = body.get("layers", [])
         size = int(body.get("config", {}).get("size", 0)) + sum(int(layer.get("size", 0)) for layer in layers)

@@ -300,6 +300,9 @@ def write(output_dir: Path, files: list[RenderedFile], scope: Iterable[str] | No
     output_dir = output_dir.resolve()
     parent = output_dir.parent
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.new-", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would be swapped in as rendered/'s mode
     try:
         if scope is not None and output_dir.is_dir():
             tops = set(scope)

@@ -222,7 +222,6 @@ SITE = {
             "address": REGISTRY,
             "namespace": REPO_PATH,
             "staging_namespace": REPO_PATH,
-            "insecure": {"type": "boolean"},
         },
     },
     "platforms": PLATFORM_LIST,

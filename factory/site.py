@@ -7,6 +7,7 @@ every platform, gzip layers, registry build cache on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,6 @@ class Registry:
     address: str = "127.0.0.1:5000"
     namespace: str = "factory"
     staging_namespace: str = "factory-staging"
-    insecure: bool = True  # plain HTTP; the engine treats 127.0.0.0/8 as insecure anyway
 
     def repository(self, image: str, *, staging: bool = False) -> str:
         """`address/namespace/image`, e.g. 127.0.0.1:5000/factory/python."""
@@ -121,5 +121,20 @@ def from_data(data: Mapping[str, Any]) -> Site:
 
 
 def _resolve(root: Path, site: Site) -> Site:
-    state = site.state_dir if site.state_dir.is_absolute() else root / site.state_dir
-    return Site(site.registry, site.platforms, site.builders, site.build, site.os, state, site.cache_dir)
+    """Relative paths in factory.yaml mean relative to the project, wherever the command runs."""
+
+    def at_root(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else root / path)
+
+    build = site.build
+    if build.ca_bundle not in (None, "auto", "none"):
+        build = dataclasses.replace(build, ca_bundle=at_root(build.ca_bundle))
+    builders = tuple(dataclasses.replace(b, tls={k: at_root(v) for k, v in b.tls.items()}) for b in site.builders)
+    return dataclasses.replace(
+        site,
+        builders=builders,
+        build=build,
+        state_dir=Path(at_root(str(site.state_dir))),
+        cache_dir=Path(at_root(str(site.cache_dir))),
+    )

@@ -217,5 +217,7 @@ class Verifier:
 
 
 def write(results: list[ImageVerification], path: Path) -> None:
+    """Write the results beside the build record, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = [{**asdict(r), "passed": r.passed} for r in results]
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    records.atomic_write(path, json.dumps(data, indent=2) + "\n")

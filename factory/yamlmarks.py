@@ -79,7 +79,10 @@ def load_text(text: str, display: str) -> Marked:
     if node is None:
         raise DefinitionError([Problem(display, 1, "", "file is empty; expected a mapping")])
     builder = _Builder(display)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except RecursionError as exc:  # an alias that contains itself (`a: &x [*x]`)
+        raise DefinitionError([Problem(display, None, "", "recursive YAML alias: a value contains itself")]) from exc
     if builder.problems:
         raise DefinitionError(builder.problems)
     return Marked(display, data, builder.lines)
@@ -104,6 +107,9 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self._problem(node, path, f"cannot read value: {exc.problem}")
+            return None
+        except ValueError as exc:  # e.g. a date that does not exist: 2026-06-31
+            self._problem(node, path, f"cannot read value {node.value!r}: {exc}")
             return None
 
     def _pairs(self, node: yaml.MappingNode, path: Path_) -> Iterator[tuple[str, Any]]:

@@ -24,7 +24,18 @@ def test_help_everywhere(args: list[str]) -> None:
 
 def test_top_level_help_documents_exit_codes() -> None:
     output = CliRunner().invoke(main, ["--help"]).output
-    for code in ("0  success", "1  a check", "3  invalid definitions", "4  a template", "70 internal"):
+    for code in (
+        "0  success",
+        "1  a check",
+        "2  usage",
+        "3  invalid definitions",
+        "4  a template",
+        "5  a required",
+        "6  lint",
+        "7  a build failed",
+        "8  a built image failed",
+        "70 internal",
+    ):
         assert code in output
 
 
@@ -99,3 +110,27 @@ def test_internal_errors_exit_70_without_traceback(
     assert result.exit_code == 70
     assert "internal error: ZeroDivisionError: boom" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "ruby"], "unknown target or stack 'ruby'"),
+        (["build", "--platform", "linux/mips"], "no platform left to build"),
+        (["list", "--stack", "pyhton"], "unknown stack pyhton"),
+        (["render", "--check", "--syntax", "x\nRUN id"], "is not an image reference"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["--root", str(REPO), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_bad_record_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "record.json"
+    bad.write_text("{not json")
+    for command in ("verify", "pin"):
+        result = CliRunner().invoke(main, ["--root", str(REPO), command, "--record", str(bad)])
+        assert result.exit_code == 5, result.output
+        assert f"{bad}: not a build record of this factory" in result.stderr

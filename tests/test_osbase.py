@@ -81,7 +81,7 @@ def test_snapshot_needs_an_archive_and_freezes_the_sources(make_project: Callabl
     project, _ = _rendered(make_project)
     os_base = project.load().os
     pinned = site.Site(os=site.OSSource(snapshot="20251120T000000Z"))
-    with pytest.raises(EnvironmentProblem, match="no os.snapshot_archive"):
+    with pytest.raises(EnvironmentProblem, match=r"no os\.snapshot_archive"):
         osbase.sources_for(os_base, pinned, [])
     archive = "http://snapshots.test/archive/debian/{snapshot}"
     text = osbase.sources_for(

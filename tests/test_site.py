@@ -28,7 +28,7 @@ def test_builder_nodes(tmp_path: Path) -> None:
     arm = s.builder_for("linux/arm64")
     assert arm is not None and arm.endpoint == "ssh://builder@arm64-node.example.invalid"
     amd = s.builder_for("linux/amd64")
-    assert amd is not None and amd.tls["ca"] == "ca.pem"
+    assert amd is not None and amd.tls["ca"] == str(tmp_path / "ca.pem")  # relative to the project
     assert s.build.compression == "zstd" and s.build.concurrency == 2
 
 

@@ -31,6 +31,8 @@ def test_format_path() -> None:
         ("", "f.yaml:1: file is empty; expected a mapping"),
         ("# only a comment\n", "f.yaml:1: file is empty; expected a mapping"),
         ("? [a, b]\n: 1\n", "f.yaml:1: keys must be plain strings (no merge keys, no lists)"),
+        ("expires: 2026-06-31\n", "f.yaml:1: expires: cannot read value '2026-06-31': day is out of range for month"),
+        ("a: &x [*x]\n", "f.yaml: recursive YAML alias: a value contains itself"),
         (
             "base: &b {x: 1}\nchild:\n  <<: *b\n",
             "f.yaml:3: child: keys must be plain strings (no merge keys, no lists)",

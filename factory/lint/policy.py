@@ -68,13 +68,25 @@ class Policy:
     build_labels: Mapping[str, frozenset[str]] = field(default_factory=_default_build_labels)
     # Where the allow-list came from, for messages ("the catalogue", "the project file").
     allowed_source: str = "the allow-list"
+    # The catalogue's own images: they already run as the non-root user with tini, so a
+    # Dockerfile FROM one of them needs no USER/ENTRYPOINT of its own. Extra allowed
+    # images (--allow-image) are merely permitted bases and promise nothing.
+    contract_images: tuple[str, ...] = ()
 
     def allows(self, ref: ImageRef) -> bool:
         """True when no allow-list is set or the repository matches one of its patterns."""
         if not self.allowed_images:
             return True
-        names = (ref.repository, ref.normalised)
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allowed_images for name in names)
+        return _matches(ref, self.allowed_images)
+
+    def brings_contract(self, ref: ImageRef) -> bool:
+        """True when `ref` is a catalogue image (non-root USER and tini inherited)."""
+        return bool(self.contract_images) and _matches(ref, self.contract_images)
+
+
+def _matches(ref: ImageRef, patterns: tuple[str, ...]) -> bool:
+    names = (ref.repository, ref.normalised)
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
 
 
 def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
@@ -87,5 +99,9 @@ def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
 
 def for_catalogue(catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = ()) -> Policy:
     """The default policy of a project: bases must be the unified OS or another catalogue image."""
-    allowed = (*catalogue_images(catalogue), *extra_allowed)
-    return Policy(allowed_images=allowed, allowed_source=f"the catalogue ({catalogue.os.id} and its images)")
+    own = catalogue_images(catalogue)
+    return Policy(
+        allowed_images=(*own, *extra_allowed),
+        allowed_source=f"the catalogue ({catalogue.os.id} and its images)",
+        contract_images=own,
+    )

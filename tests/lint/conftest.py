@@ -10,7 +10,11 @@ from factory.lint.policy import Policy
 DIGEST = "sha256:" + "0" * 64
 BASE = f"factory.invalid/os:trixie@{DIGEST}"
 HEAD_LINES = [f"ARG BASE_IMAGE={BASE}", "FROM ${BASE_IMAGE}"]  # lines 1-2: a pinned, allowed base
-POLICY = Policy(allowed_images=("factory.invalid/*", "registry.example/base/*"), allowed_source="the test catalogue")
+POLICY = Policy(
+    allowed_images=("factory.invalid/*", "registry.example/base/*"),
+    allowed_source="the test catalogue",
+    contract_images=("factory.invalid/*",),
+)
 
 
 def write(directory: Path, lines: list[str], *, dockerignore: bool = True, name: str = "Dockerfile") -> Path:

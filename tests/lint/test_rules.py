@@ -69,6 +69,12 @@ CASES = [
     Case("FB010", "USER 0:0", [*HEAD, "USER 0:0", 'ENTRYPOINT ["tini"]'], [3]),
     Case("FB010", "numeric non-root", [*HEAD, "USER 0:0", "RUN true", *TINI], []),
     Case("FB010", "inherits the catalogue's user", [*HEAD, 'CMD ["app"]'], []),
+    Case(
+        "FB010",
+        "an allowed but foreign base promises no user",
+        [f"FROM registry.example/base/debian:12@{DIGEST}", 'CMD ["app"]'],
+        [1],
+    ),
     Case("FB010", "root only in a build stage", [*HEAD[:1], "FROM ${BASE_IMAGE} AS b", "USER 0", *HEAD[1:], *TINI], []),
     # FB011 numeric USER
     Case("FB011", "user name", [*HEAD, "USER app", 'ENTRYPOINT ["tini"]'], [3], messages=["runAsNonRoot"]),

@@ -57,10 +57,10 @@ def _root_stage(dockerfile: Dockerfile) -> Stage | None:
 def _inherits_contract(dockerfile: Dockerfile, policy: Policy) -> bool:
     """True when the final image starts from an allowed (catalogue) image, which brings USER and tini."""
     root = _root_stage(dockerfile)
-    if root is None or root.is_scratch or not policy.allowed_images:
+    if root is None or root.is_scratch:
         return False
     reference = expand(root.base, dockerfile.global_args)
-    return reference is not None and policy.allows(parse_reference(reference))
+    return reference is not None and policy.brings_contract(parse_reference(reference))
 
 
 def _no_user(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
