@@ -426,12 +426,11 @@ def _engine(ctx: click.Context, output: str = "text") -> Engine:
 
     root = ctx.find_root().obj
     try:
-        project = Project(root.resolve()) if root is not None else Project.find()
-        registry = site.load(project.root).registry.address
+        project: Project | None = Project(root.resolve()) if root is not None else Project.find()
     except DefinitionError:
-        if root is not None:
-            raise
-        registry = site.Registry().address  # outside a project: the default site
+        project = None  # outside a project: the default site
+    # Inside a project an invalid factory.yaml is an error, never a silent fallback.
+    registry = site.load(project.root).registry.address if project is not None else site.Registry().address
     layout = Layout.from_env(os.environ, registry_addr=registry)
     return Engine(layout, say=lambda line: click.echo(line, err=output == "json"))
 
