@@ -77,18 +77,23 @@ class DockerCLI:
             raise EnvironmentProblem("no docker CLI: run `factory engine up` first")
         return cls(binary, env)
 
-    def run(self, args: list[str], *, log: Path | None = None, timeout: float | None = None) -> int:
-        """Run `args` (args[0] is the binary); output to `log` if given. Returns the exit code."""
+    def run(
+        self, args: list[str], *, log: Path | None = None, timeout: float | None = None, unset: tuple[str, ...] = ()
+    ) -> int:
+        """Run `args` (args[0] is the binary); output to `log` if given. Returns the exit code.
+
+        `unset` drops variables for this call, e.g. the default builder when a
+        `--context` names another engine (buildx refuses the mix).
+        """
+        env = {k: v for k, v in self.env.items() if k not in unset}
         if log is None:
-            return subprocess.run(
-                args, env=dict(self.env), check=False, capture_output=True, timeout=timeout
-            ).returncode
+            return subprocess.run(args, env=env, check=False, capture_output=True, timeout=timeout).returncode
         with log.open("ab") as out:
             out.write(("$ " + " ".join(args) + "\n").encode())
             out.flush()
             return subprocess.run(
                 args,
-                env=dict(self.env),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -311,7 +316,7 @@ class BuildRun:
             assert node is not None
             name = self._ensure_builder(node, log)
             target_ref = f"{reference}-{_slug(platform)}"
-            self._buildx(step, context, (platform,), target_ref, build_args, log, name, node.network)
+            self._buildx(step, context, (platform,), target_ref, build_args, log, name, node.network, node.driver)
             sources.append(target_ref)
             result.builders[platform] = node.endpoint
         if native:
@@ -345,6 +350,7 @@ class BuildRun:
         log: Path,
         builder: str | None,
         node_network: str | None = None,
+        node_driver: str | None = None,
     ) -> None:
         settings = self.site.build
         suffix = "" if builder is None else f"-{_slug(platforms[0])}"
@@ -368,12 +374,14 @@ class BuildRun:
             sbom=settings.sbom,
             provenance=settings.provenance,
             network="host" if (node_network or settings.network) == "host" else None,
-            builder=builder,
+            builder=builder if node_driver != "docker" else None,
+            docker_context=builder if node_driver == "docker" else None,
             metadata_file=metadata,
             no_cache=self.no_cache,
         )
+        unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
         with _Heartbeat(step.id, log, self.progress):
-            code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log)
+            code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
         if code != 0:
             raise BuildFailed(
                 f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)

@@ -43,7 +43,8 @@ class BuildRequest:
     sbom: bool = False
     provenance: bool = False
     network: str | None = None
-    builder: str | None = None
+    builder: str | None = None  # a buildx builder instance (kubernetes, remote drivers)
+    docker_context: str | None = None  # a docker context: the docker driver builds on its engine
     metadata_file: Path | None = None
     push: bool = True
     no_cache: bool = False  # rebuild every step; cache is still exported for later runs
@@ -60,6 +61,7 @@ def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
     output.append("oci-mediatypes=true")
     parts: list[str | None] = [
         docker,
+        *_opt("--context", request.docker_context),
         "buildx",
         "build",
         *_opt("--builder", request.builder),

@@ -60,6 +60,11 @@ def test_argv_minimal_omits_unset_flags() -> None:
     assert not any(a.startswith("--cache") or a in ("--network", "--secret", "--metadata-file") for a in args)
 
 
+def test_docker_context_for_a_docker_driver_node() -> None:
+    request = buildx.BuildRequest(Path("c"), Path("c/Dockerfile"), ("linux/arm64",), "r:t", docker_context="n")
+    assert buildx.argv(request)[:4] == ["docker", "--context", "n", "buildx"]
+
+
 def test_proxies_pass_by_name_only() -> None:
     environ = {"https_proxy": "http://user:secret@127.0.0.1:3128", "NO_PROXY": "127.0.0.1", "http_proxy": ""}
     names = buildx.proxy_args(environ)

@@ -56,7 +56,7 @@ def test_platforms_built_on_their_own_engines_and_merged(make_project: Callable[
     tool = rec.result("tool:1.0-runtime")
     log = Path(tool.log or "").read_text()
     assert "buildx imagetools create --tag" in log
-    assert "--builder factory-linux-arm64" in log
+    assert "docker --context factory-linux-arm64 buildx build" in log
     docker = build.DockerCLI.discover()
     for platform, machine in (("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")):
         out = subprocess.run(
