@@ -73,7 +73,7 @@ def main() -> None:
             base = sizes.get((os_id, platform), 1)
             print(
                 f"{target_id:<24} {platform:<12} {c:>8.1f} {float(target['duration_s']):>7.1f} "  # type: ignore[arg-type]
-                f"{ratio if platform.endswith('arm64') else 1.0:>12.1f} {size / 1e6:>8.1f} {size / base:>6.1f}"
+                f"{ratio if platform.endswith('arm64') else 1.0:>12.1f} {size / 1e6:>8.1f} {size / base:>6.2f}"
             )
     print(f"warm rebuild of {len(warm_record)} images, both platforms, nothing changed: {warm_total:.1f} s")
 
