@@ -218,7 +218,7 @@ class BuildRun:
         record.targets = list(results.values())
         pending = list(steps)
         # Workers fill a copy of their result; only this thread touches `results` and the record.
-        running: dict[Future[records.TargetResult], Step] = {}
+        running: dict[Future[records.TargetResult], tuple[Step, records.TargetResult]] = {}
         with ThreadPoolExecutor(max_workers=self.site.build.concurrency) as pool:
             while pending or running:
                 for step in list(pending):
@@ -233,17 +233,17 @@ class BuildRun:
                         pending.remove(step)
                         results[step.id].status = "building"
                         work = copy.deepcopy(results[step.id])
-                        running[pool.submit(self._build, step, work, base)] = step
+                        running[pool.submit(self._build, step, work, base)] = (step, work)
                 if not running:
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    step = running.pop(future)
+                    step, work = running.pop(future)
                     exc = future.exception()
                     if exc is None:
                         results[step.id] = future.result()
-                    else:
-                        result = results[step.id]
+                    else:  # the worker has stopped: its partial result (log, builders) is kept
+                        result = results[step.id] = work
                         result.status = "failed"
                         result.reason = exc.show() if isinstance(exc, FactoryError) else repr(exc)
                         self.progress(f"{step.id}: FAILED: {result.reason}")

@@ -83,6 +83,7 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
         def _build(
             self, step: build.Step, result: build.records.TargetResult, base: build.records.TargetResult | None
         ) -> build.records.TargetResult:
+            result.log = f"/logs/{step.id}.log"
             if step.id == "a:1-runtime":
                 raise FactoryError("buildx exited 1")
             result.status, result.digest, result.reference = "built", "sha256:" + "0" * 64, f"r/{step.image}:t"
@@ -101,6 +102,7 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
         "tool:1.0-runtime": ("built", None),
     }
     assert (tmp_path / "state" / "builds" / run.run_id / "record.json").is_file()
+    assert record.result("a:1-runtime").log == "/logs/a:1-runtime.log"  # what the failed worker had set
     assert "a:1-build: skipped (base a:1-runtime failed)" in messages
 
 
