@@ -6,6 +6,11 @@ Cold = every build step run again (`--no-cache`); the OS root filesystem
 bootstrap is cached separately and timed only with --bootstrap. Warm = the
 same build again with nothing changed (registry + BuildKit cache).
 
+The benchmark builds a copy of the project under its own registry namespaces
+(factory-bench*), so the catalogue's staging images and registry cache stay as
+they were. BuildKit's local cache is shared: cold rebuilds there can make the
+next real build of the benchmarked targets' children miss their cache once.
+
     .venv/bin/python bench/build_bench.py [--targets ID ...] [--bootstrap]
 """
 
@@ -13,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FACTORY = Path(sys.executable).parent / "factory"
+PROJECT = REPO  # replaced by a copy with its own registry namespaces in main()
 DEFAULT_TARGETS = ["python:3.13-runtime", "node:20-runtime", "go:static"]
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 
@@ -42,6 +50,13 @@ def main() -> None:
     parser.add_argument("--targets", nargs="*", default=DEFAULT_TARGETS)
     parser.add_argument("--bootstrap", action="store_true", help="also time a fresh OS bootstrap per platform")
     args = parser.parse_args()
+    global PROJECT
+    scratch = Path(tempfile.mkdtemp(prefix="factory-bench-"))
+    PROJECT = scratch / "project"
+    shutil.copytree(REPO, PROJECT, ignore=shutil.ignore_patterns(".venv", ".factory", ".git", "*.egg-info"))
+    (PROJECT / "factory.yaml").write_text(
+        "registry: {namespace: factory-bench, staging_namespace: factory-bench-staging}\n"
+    )
 
     if args.bootstrap:
         for platform in PLATFORMS:
@@ -76,6 +91,7 @@ def main() -> None:
                 f"{ratio if platform.endswith('arm64') else 1.0:>12.1f} {size / 1e6:>8.1f} {size / base:>6.2f}"
             )
     print(f"warm rebuild of {len(warm_record)} images, both platforms, nothing changed: {warm_total:.1f} s")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
