@@ -90,7 +90,7 @@ def test_sources_of_one_release(tmp_path: Path) -> None:
     )
     found = aptsources.of_release(aptsources.read(etc), "bookworm")
     assert [s.uri for s in found] == ["http://m.test/debian", "http://m.test/debian-security"]
-    assert aptsources.mirrors(found).archive == "http://m.test/debian"
+    assert aptsources.mirrors(found, codename="bookworm").archive == "http://m.test/debian"
     assert [s.uri for s in aptsources.of_release(aptsources.read(etc), "bullseye")] == [
         "http://old.test/debian-security"
     ]

@@ -207,3 +207,35 @@ def test_unpack_only_when_the_set_changed(tmp_path: Path) -> None:
     assert (prefix / ".unpacked").read_text() == "a_1_amd64.deb\nb_2_amd64.deb\n"
     assert debs.unpacked(prefix, list(reversed(wanted)))
     assert not debs.unpacked(prefix, [*wanted, tmp_path / "c_1_amd64.deb"])
+
+
+def test_private_sources_use_the_given_release_not_this_machines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a Debian 13 machine /etc/os-release says trixie; the private apt was asked for bookworm's mirrors.
+    monkeypatch.setattr("factory.aptsources.host_codename", lambda *_: "trixie")
+    assert (
+        "URIs: http://mirror.test/debian\nSuites: trixie trixie-updates\n"
+        in private_apt(tmp_path, FakeCommands()).sources()
+    )
+
+
+def test_install_with_no_start_denies_service_starts_only_while_it_runs(tmp_path: Path) -> None:
+    policy = tmp_path / "policy-rc.d"
+    seen: list[str] = []
+
+    def apt_install(argv: tuple[str, ...], cwd: Path | None) -> Result:
+        seen.append(policy.read_text())
+        assert policy.stat().st_mode & 0o111
+        return ok()
+
+    debs.install(FakeCommands([(["install"], apt_install)]), ["docker.io"], tmp_path / "apt.log", no_start=policy)
+    assert len(seen) == 1 and seen[0].rstrip().endswith("exit 101")
+    assert not policy.exists()
+
+
+def test_install_leaves_an_existing_policy_rc_d_alone(tmp_path: Path) -> None:
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 0\n")
+    debs.install(FakeCommands(), ["docker.io"], tmp_path / "apt.log", no_start=policy)
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"

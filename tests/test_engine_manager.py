@@ -12,11 +12,12 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from factory.engine import procs
+from factory.engine.commands import Result
 from factory.engine.host import Host
 from factory.engine.layout import Layout
 from factory.engine.manager import Daemon, Engine, client_env
 from factory.errors import EnvironmentProblem
-from tests.fakes import FakeCommands
+from tests.fakes import FakeCommands, ok
 
 
 def engine_in(tmp_path: Path, said: list[str], **layout: object) -> tuple[Engine, FakeCommands]:
@@ -150,3 +151,35 @@ def test_client_env_points_docker_and_buildx_at_the_engine() -> None:
         "FACTORY_REGISTRY": "127.0.0.1:5000",
     }
     assert client_env(Layout(), "arm64", base={})["DOCKER_HOST"] == "unix:///run/factory-engine/node-arm64.sock"
+
+
+def test_debian_13_installs_the_engine_without_starting_debians_own_services(tmp_path: Path) -> None:
+    said: list[str] = []
+    engine, commands = engine_in(tmp_path, said)
+    engine.host = Host(13, "trixie", "amd64")
+    engine.policy_rc_d = tmp_path / "policy-rc.d"
+    engine.systemd = tmp_path / "systemd"
+    engine.systemd.mkdir()
+    policies: list[bool] = []
+
+    def apt_install(argv: tuple[str, ...], cwd: Path | None) -> Result:
+        policies.append(engine.policy_rc_d.exists())
+        return ok()
+
+    commands.rules = [(["dpkg-query"], ok(stdout="runc installed\n")), (["install"], apt_install)]
+    engine._install_packages()
+    assert policies == [True] and not engine.policy_rc_d.exists()
+    assert commands.called("systemctl", "disable") == [
+        ("systemctl", "disable", "containerd.service", "docker.socket", "docker.service")
+    ]
+
+
+def test_debian_13_without_systemd_runs_no_systemctl(tmp_path: Path) -> None:
+    said: list[str] = []
+    engine, commands = engine_in(tmp_path, said)
+    engine.host = Host(13, "trixie", "amd64")
+    engine.policy_rc_d = tmp_path / "policy-rc.d"
+    engine.systemd = tmp_path / "no-systemd"
+    commands.rules = [(["dpkg-query"], ok(stdout="runc installed\n"))]
+    engine._install_packages()
+    assert not commands.called("systemctl")

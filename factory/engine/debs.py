@@ -16,7 +16,7 @@ import pwd
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +25,11 @@ from factory.engine.commands import Commands
 from factory.errors import CommandFailed
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+# invoke-rc.d and deb-systemd-invoke ask it before starting a service; exit 101 means "not now".
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+NO_START_POLICY = (
+    "#!/bin/sh\n# Written by `factory engine up` while it installs packages; removed afterwards.\nexit 101\n"
+)
 # Waiting beats failing while unattended-upgrades or another apt run holds the lock.
 LOCK_WAIT = ("-o", "DPkg::Lock::Timeout=600")
 _UNTRUSTED = re.compile(r"^[WE]: .*(NO_PUBKEY|not signed|GPG error)", re.MULTILINE)
@@ -38,17 +43,36 @@ def missing_packages(commands: Commands, packages: Sequence[str]) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def install(commands: Commands, packages: Sequence[str], log: Path) -> None:
-    """apt-get install without recommends (binfmt-support would register qemu without the F flag)."""
+def install(commands: Commands, packages: Sequence[str], log: Path, *, no_start: Path | None = None) -> None:
+    """apt-get install without recommends (binfmt-support would register qemu without the F flag).
+
+    With `no_start` (the machine's policy-rc.d path), the packages' own services are not
+    started during the install: on Debian 13, docker.io and containerd would otherwise start
+    docker.service/docker.socket and containerd.service on the engine's own sockets.
+    """
     env = {**os.environ, **APT_ENV}
     if not commands.run(["apt-cache", "show", *packages], check=False).ok:
         commands.run(["apt-get", "-q", *LOCK_WAIT, "update"], env=env, hint="apt-get update failed")
-    result = commands.run(
-        ["apt-get", "-q", "-y", "--no-install-recommends", *LOCK_WAIT, "install", *packages], env=env, check=False
-    )
+    argv = ["apt-get", "-q", "-y", "--no-install-recommends", *LOCK_WAIT, "install", *packages]
+    with _services_not_started(no_start) if no_start is not None else contextlib.nullcontext():
+        result = commands.run(argv, env=env, check=False)
     log.write_text(result.output)
     if not result.ok:
         raise CommandFailed(result.argv, result.returncode, result.output, hint=f"whole output in {log}")
+
+
+@contextlib.contextmanager
+def _services_not_started(policy: Path) -> Iterator[None]:
+    """A policy-rc.d that denies every start, for the duration; an existing one is left in charge."""
+    if policy.exists() or policy.is_symlink():
+        yield
+        return
+    policy.write_text(NO_START_POLICY)
+    policy.chmod(0o755)
+    try:
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
 
 
 def _sandbox_dir(parent: Path) -> Path:
@@ -150,7 +174,8 @@ class PrivateApt:
         repository in sources.list.d is never taken for the Debian archive.
         """
         found = aptsources.of_release(aptsources.read(self.etc_apt), self.host_codename)
-        mirrors = aptsources.mirrors(found, archive=self.mirror)
+        # The release is the one given, not this process's /etc/os-release (tests, other roots).
+        mirrors = aptsources.mirrors(found, archive=self.mirror, codename=self.host_codename)
         if self.mirror:  # one explicit mirror: no security mirror is guessed beside it
             mirrors = replace(mirrors, security=None)
         keyring = self.own_keyring if self.own_keyring.is_file() else (self.keyring or DEFAULT_KEYRING)

@@ -22,11 +22,13 @@ from typing import Any
 
 from factory.engine import binfmt, bridge, configs, debs, probes, procs
 from factory.engine.commands import Commands
-from factory.engine.host import REGISTRY_PACKAGE, Binaries, Host, detect, require_root
+from factory.engine.host import ENGINE_PACKAGES, REGISTRY_PACKAGE, Binaries, Host, detect, require_root
 from factory.engine.layout import Layout
 from factory.errors import EnvironmentProblem
 
 Report = Callable[[str], None]
+# Debian's own services of the engine packages (Debian 13 apt-installs them).
+SYSTEMD_UNITS = {"containerd": ("containerd.service",), "docker.io": ("docker.socket", "docker.service")}
 
 
 def _quiet(_: str) -> None:
@@ -139,12 +141,16 @@ class Engine:
         commands: Commands | None = None,
         proc: Path = procs.PROC,
         etc: Path = Path("/etc"),
+        policy_rc_d: Path = debs.POLICY_RC_D,
+        systemd: Path = Path("/run/systemd/system"),
     ) -> None:
         self.layout = layout
         self.say = say
         self.commands = commands or Commands()
         self.proc = proc
         self.etc = etc
+        self.policy_rc_d = policy_rc_d
+        self.systemd = systemd  # exists when systemd is the init system
 
     @functools.cached_property
     def host(self) -> Host:
@@ -277,7 +283,16 @@ class Engine:
             self.say(f"apt packages already installed: {' '.join(wanted)}")
             return
         self.say(f"apt-get install {' '.join(missing)}")
-        debs.install(self.commands, missing, self.layout.logfile("apt-install"))
+        # Debian 13: docker.io and containerd would start Debian's own services on the
+        # engine's sockets (then `up` fails on its own install); they are not started.
+        engine = set(missing) & set(ENGINE_PACKAGES)
+        no_start = self.policy_rc_d if engine else None
+        debs.install(self.commands, missing, self.layout.logfile("apt-install"), no_start=no_start)
+        if engine and self.systemd.is_dir():
+            units = [u for p in sorted(engine) for u in SYSTEMD_UNITS.get(p, ())]
+            # Enabled, they would take the sockets at the next boot: this engine owns them.
+            self.commands.run(["systemctl", "disable", *units], check=False)
+            self.say(f"disabled Debian's own {' '.join(units)} (the factory engine serves these sockets)")
         self.say(f"installed {' '.join(missing)}")
 
     def _fetch(self, refresh: bool) -> list[Path]:
