@@ -647,16 +647,28 @@ def build(
         sys.exit(int(ExitCode.BUILD_FAILED))
 
 
+RECORD_HELP = "Build record to use (default: .factory/builds/latest.json, the last finished run)."
+
+
+def _record_option(func: F) -> F:
+    """--record FILE, shared by the commands that read a build record."""
+    option = click.option(
+        "--record", "record_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=RECORD_HELP
+    )
+    return option(func)
+
+
+def _record_path(ctx: click.Context, record_path: Path | None) -> Path:
+    path = record_path or _site(ctx).state_dir / "builds" / "latest.json"
+    if not path.is_file():
+        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    return path
+
+
 @main.command()
 @OUTPUT
 @click.argument("targets", nargs=-1)
-@click.option(
-    "--record",
-    "record_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Build record to verify (default: .factory/builds/latest.json).",
-)
+@_record_option
 @click.pass_context
 @_errors_to_exit_codes
 def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
@@ -671,10 +683,7 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
 
     project = _project(ctx)
     cat = project.load()
-    site_config = _site(ctx)
-    path = record_path or site_config.state_dir / "builds" / "latest.json"
-    if not path.is_file():
-        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    path = _record_path(ctx, record_path)
     record = records.read(path)
     built = {t.id for t in record.targets}
     unknown = sorted(set(targets) - built)
@@ -716,13 +725,7 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
 
 @main.command()
 @OUTPUT
-@click.option(
-    "--record",
-    "record_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Build record to pin (default: .factory/builds/latest.json).",
-)
+@_record_option
 @click.pass_context
 @_errors_to_exit_codes
 def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
@@ -731,9 +734,7 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
     from factory import record as records
 
     project = _project(ctx)
-    path = record_path or _site(ctx).state_dir / "builds" / "latest.json"
-    if not path.is_file():
-        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    path = _record_path(ctx, record_path)
     written, changed = pins.write(project.root, records.read(path))
     project.load()  # the pins file must still validate
     if output == "json":
