@@ -78,7 +78,7 @@ ARCH = FakeCommands([(["dpkg", "--print-architecture"], ok("amd64\n"))])
 def test_debian12_runs_the_engine_from_the_prefix(tmp_path: Path) -> None:
     host = hostmod.detect(ARCH, etc(tmp_path, 'VERSION_ID="12"\nVERSION_CODENAME=bookworm\n'))
     assert host == Host(12, "bookworm", "amd64") and host.engine_in_prefix
-    assert host.apt_packages == ("runc", "tini", "iptables", "iproute2", "qemu-user-static")
+    assert host.apt_packages == ("runc", "tini", "iptables", "iproute2", "qemu-user-static", "mmdebstrap", "arch-test")
     assert host.prefix_packages == ("docker.io", "docker-cli", "docker-buildx", "containerd")
     bins = Binaries.of(host, Path("/opt/fe"))
     assert bins.dockerd == Path("/opt/fe/usr/sbin/dockerd") and bins.init == Path("/usr/bin/tini-static")

@@ -19,6 +19,9 @@ from factory.errors import EnvironmentProblem
 # registry service on :5000 on a machine with a working init.
 REGISTRY_PACKAGE = "docker-registry"
 ENGINE_PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "containerd")
+# `factory os bootstrap` makes the OS root filesystems with these (arch-test: can this
+# machine run a foreign architecture's binaries, through qemu).
+BOOTSTRAP_PACKAGES = ("mmdebstrap", "arch-test")
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ class Host:
         """Installed with apt-get (without recommends: binfmt-support would register qemu without F)."""
         if self.engine_in_prefix:
             # runc and tini from Debian 12 itself: trixie's need GLIBC 2.38.
-            return ("runc", "tini", "iptables", "iproute2", "qemu-user-static")
+            return ("runc", "tini", "iptables", "iproute2", "qemu-user-static", *BOOTSTRAP_PACKAGES)
         # qemu-user carries the static emulators; qemu-user-static is transitional on 13.
-        return (*ENGINE_PACKAGES, "runc", "tini", "iptables", "iproute2", "qemu-user")
+        return (*ENGINE_PACKAGES, "runc", "tini", "iptables", "iproute2", "qemu-user", *BOOTSTRAP_PACKAGES)
 
     @property
     def prefix_packages(self) -> tuple[str, ...]:
