@@ -8,6 +8,7 @@ above the failure threshold, 7 build failed, 8 verification failed,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -225,7 +226,8 @@ def render(
             click.echo(f"wrote rendered/{path}")
         click.echo(f"ok: {len(files)} files rendered, {len(changed)} changed")
         if report is not None:
-            _print_lint(report, threshold)
+            # render shows what fails; the summary still counts everything (`factory lint` lists it all)
+            _print_lint(report, threshold, only_failing=True)
     if failed:
         sys.exit(int(ExitCode.LINT_FAILED))
 
@@ -295,8 +297,6 @@ def lint(
       # factory ignore=CODE[,CODE] reason    (comment above the instruction)
       .factory-ignore.yaml                   (code, path glob, reason, expires)
     """
-    import dataclasses
-
     from factory.lint import lint_paths
     from factory.lint import report as lint_report
 
@@ -381,10 +381,12 @@ def _shown(path: Path) -> str:
     return display_name(path)
 
 
-def _print_lint(report: Report, threshold: Severity) -> None:
+def _print_lint(report: Report, threshold: Severity, *, only_failing: bool = False) -> None:
+    """Findings (all, or with `only_failing` those at or above the threshold) and the verdict line."""
     from factory.lint import report as lint_report
 
-    click.echo(lint_report.text(report), nl=False)
+    shown = report if not only_failing else dataclasses.replace(report, findings=report.at_or_above(threshold))
+    click.echo(lint_report.text(shown), nl=False)
     verdict = lint_report.summary(report, threshold)
     colour = "red" if report.failed(threshold) else "green"
     click.echo(click.style(verdict.split(" ", 1)[0], fg=colour) + " " + verdict.split(" ", 1)[1], err=True)

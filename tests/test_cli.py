@@ -134,3 +134,10 @@ def test_bad_record_is_a_clear_error(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["--root", str(REPO), command, "--record", str(bad)])
         assert result.exit_code == 5, result.output
         assert f"{bad}: not a build record of this factory" in result.stderr
+
+
+def test_render_lists_only_failing_findings_but_counts_all(make_project: Callable[..., Path]) -> None:
+    result = CliRunner().invoke(main, ["--root", str(make_project()), "render"])
+    assert result.exit_code == 0, result.output
+    assert "DS-0026" not in result.stdout  # info (no HEALTHCHECK): below the warning threshold
+    assert "ok at warning" in result.stderr and " info" in result.stderr
