@@ -77,17 +77,13 @@ class DockerCLI:
             raise EnvironmentProblem("no docker CLI: run `factory engine up` first")
         return cls(binary, env)
 
-    def run(
-        self, args: list[str], *, log: Path | None = None, timeout: float | None = None, unset: tuple[str, ...] = ()
-    ) -> int:
-        """Run `args` (args[0] is the binary); output to `log` if given. Returns the exit code.
+    def run(self, args: list[str], *, log: Path, timeout: float | None = None, unset: tuple[str, ...] = ()) -> int:
+        """Run `args` (args[0] is the binary) with its output appended to `log`; return the exit code.
 
         `unset` drops variables for this call, e.g. the default builder when a
         `--context` names another engine (buildx refuses the mix).
         """
         env = {k: v for k, v in self.env.items() if k not in unset}
-        if log is None:
-            return subprocess.run(args, env=env, check=False, capture_output=True, timeout=timeout).returncode
         with log.open("ab") as out:
             out.write(("$ " + " ".join(args) + "\n").encode())
             out.flush()
@@ -101,11 +97,28 @@ class DockerCLI:
                 timeout=timeout,
             ).returncode
 
+    def capture(self, args: list[str], *, timeout: float | None = None) -> tuple[int, str]:
+        """(exit code, stdout + stderr) of `args`; a timeout is exit 124 with a message."""
+        try:
+            result = subprocess.run(
+                args,
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return 124, f"timed out after {timeout}s"
+        return result.returncode, result.stdout + result.stderr
+
     def output(self, args: list[str]) -> str:
-        result = subprocess.run(args, env=dict(self.env), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise EnvironmentProblem(f"{' '.join(args[:4])} failed: {result.stderr.strip()}")
-        return result.stdout
+        """Output of `args`; a failure is an EnvironmentProblem naming the command."""
+        code, out = self.capture(args)
+        if code != 0:
+            raise EnvironmentProblem(f"{' '.join(args[:4])} failed: {out.strip()}")
+        return out
 
 
 def plan(
@@ -425,7 +438,7 @@ class BuildRun:
         result.reference = reference
         result.digest = digest
         # Children build FROM repository@digest: immutable, and stable across runs for caching.
-        result.base_pin = f"{reference.rsplit(':', 1)[0]}@{digest}"
+        result.base_pin = f"{result.repository}@{digest}"
         single = result.platforms[0] if len(result.platforms) == 1 else "unknown"
         for image in self.registry.platforms(repo, digest, single):
             result.images[image.platform] = records.PlatformResult(image.digest, image.compressed_size, image.layers)

@@ -27,9 +27,8 @@ def pins_from(record: records.BuildRecord) -> dict[str, dict[str, str]]:
     """target id -> {reference: repository, digest} for every built target of `record`."""
     pins: dict[str, dict[str, str]] = {}
     for target in record.targets:
-        if target.status == "built" and target.reference and target.digest:
-            repository = target.reference.rsplit(":", 1)[0]
-            pins[target.id] = {"reference": repository, "digest": target.digest}
+        if target.status == "built" and target.repository and target.digest:
+            pins[target.id] = {"reference": target.repository, "digest": target.digest}
     return dict(sorted(pins.items()))
 
 

@@ -53,6 +53,11 @@ class TargetResult:
     builders: dict[str, str] = field(default_factory=dict)  # platform -> builder
 
     @property
+    def repository(self) -> str | None:
+        """The staging repository, `reference` without its tag."""
+        return self.reference.rsplit(":", 1)[0] if self.reference else None
+
+    @property
     def pinned(self) -> str | None:
         """`reference@digest` once built."""
         if self.reference is None or self.digest is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -202,18 +201,7 @@ class Verifier:
         return volume
 
     def _run(self, args: list[str]) -> tuple[int, str]:
-        try:
-            result = subprocess.run(
-                [self.docker.binary, *args],
-                env=dict(self.docker.env),
-                capture_output=True,
-                text=True,
-                timeout=COMMAND_TIMEOUT,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return 124, f"timed out after {COMMAND_TIMEOUT}s"
-        return result.returncode, result.stdout + result.stderr
+        return self.docker.capture([self.docker.binary, *args], timeout=COMMAND_TIMEOUT)
 
 
 def write(results: list[ImageVerification], path: Path) -> None:
