@@ -11,20 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# BuildKit's predefined proxy args: passed through from the environment, never
-# persisted in the image, never written into argv.
-PROXY_ARGS = (
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "ftp_proxy",
-    "all_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "FTP_PROXY",
-    "ALL_PROXY",
-)
+from factory import proxies
 
 
 @dataclass(frozen=True)
@@ -104,8 +91,8 @@ def imagetools_create(
 
 
 def proxy_args(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Names of the proxy variables set in `environ` (passed by name, never by value)."""
-    return tuple(name for name in PROXY_ARGS if environ.get(name))
+    """Names of the proxy build args set in `environ` (passed by name, never by value)."""
+    return proxies.build_args_set(environ)
 
 
 def _opt(flag: str, value: str | None) -> list[str | None]:

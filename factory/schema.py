@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cerberus import Validator, errors
 
+from factory import proxies
 from factory.errors import Problem
 from factory.yamlmarks import Marked, format_path
 
@@ -294,7 +294,6 @@ IGNORES = {
     },
 }
 
-_PROXY_ENV = re.compile(r"(?i)(https?|ftp|no|all)_proxy")
 _INSTALL_FIELDS = {
     "os-packages": ({"packages"}, set()),
     "download": ({"name", "url", "sha256", "dest"}, {"archive", "strip_components", "mode"}),
@@ -318,8 +317,8 @@ class _Validator(Validator):  # type: ignore[misc]
             seen.add(key)
 
     def _check_with_no_proxy_env(self, field: str, value: Any) -> None:
-        for key in value if isinstance(value, dict) else ():
-            if isinstance(key, str) and _PROXY_ENV.fullmatch(key):
+        for key, setting in value.items() if isinstance(value, dict) else ():
+            if isinstance(key, str) and proxies.is_proxy_setting(key, setting if isinstance(setting, str) else ""):
                 self._error(field, f"{key} must not be set in ENV: proxies are passed as build args only")
 
     def _check_with_script(self, field: str, value: Any) -> None:

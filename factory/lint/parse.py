@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import dockerfile
 
+from factory import proxies
 from factory.lint import shell
 
 KNOWN_INSTRUCTIONS = frozenset(
@@ -55,9 +56,7 @@ PLATFORM_ARGS = frozenset(
     }
 )
 # Proxy build args are predefined and usable in RUN without any ARG line.
-PROXY_ARGS = frozenset(
-    {n for base in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY") for n in (base, base.lower())}
-)
+PROXY_ARGS = frozenset(proxies.BUILD_ARGS)
 SHELLS = {
     "sh": "sh",
     "bash": "bash",

@@ -95,6 +95,9 @@ CASES = [
     # FB030 proxy in ENV
     Case("FB030", "http_proxy", [*HEAD, "ENV http_proxy=http://proxy.invalid:3128", *TINI], [3]),
     Case("FB030", "HTTPS_PROXY, old syntax", [*HEAD, "ENV HTTPS_PROXY http://proxy.invalid", *TINI], [3]),
+    Case("FB030", "socks_proxy", [*HEAD, "ENV socks_proxy=socks5://proxy.invalid:1080", *TINI], [3]),
+    Case("FB030", "npm proxy", [*HEAD, "ENV npm_config_https_proxy=http://proxy.invalid", *TINI], [3]),
+    Case("FB030", "JVM proxy options", [*HEAD, 'ENV JAVA_TOOL_OPTIONS="-Dhttps.proxyHost=p.invalid"', *TINI], [3]),
     Case("FB030", "proxy as build arg", [*HEAD, "ARG http_proxy", "ENV NO_PROXY_CHECKS=1", *TINI], []),
     # FB031 credentials in ENV
     Case("FB031", "password", [*HEAD, "ENV DB_PASSWORD=hunter2", *TINI], [3]),

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from factory import proxies
 from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, env_items
 from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
 
-_PROXY = re.compile(r"(?i)^(https?|ftp|no|all)_proxy$")
 _SECRET_NAME = re.compile(
     r"(?i)(^|_)(password|passwd|pass|pwd|secret|token|api_?key|access_?key|secret_?key|private_?key"
     r"|credentials?|auth_?token|client_?secret)($|_)"
@@ -38,8 +38,8 @@ def _env(dockerfile: Dockerfile) -> Iterator[tuple[int, str, str]]:
 
 
 def _proxy_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for line, key, _ in _env(dockerfile):
-        if _PROXY.match(key):
+    for line, key, value in _env(dockerfile):
+        if proxies.is_proxy_setting(key, value):
             yield Hit(line, f"ENV {key} persists a proxy setting in the image: pass it as a build arg instead")
 
 
