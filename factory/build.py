@@ -41,19 +41,32 @@ _CACHED = re.compile(r"^#(\d+) CACHED\s*$")
 
 @dataclass(frozen=True)
 class Step:
-    """One image to build in this run."""
+    """One target to build in this run, for some of its platforms."""
 
-    id: str
-    image: str
-    tag: str  # the stable part of the staging tag, e.g. 3.13-runtime
+    target: model.Target
     dockerfile: Path
     platforms: tuple[str, ...]
-    base_id: str | None
-    version: str | None
-    variant: str
-    stack: str
-    final_tags: tuple[str, ...]
-    is_os: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.target.id
+
+    @property
+    def image(self) -> str:
+        return self.target.image
+
+    @property
+    def tag(self) -> str:
+        """The stable part of the staging tag, e.g. 3.13-runtime."""
+        return self.target.staging_tag
+
+    @property
+    def base_id(self) -> str | None:
+        return self.target.base.target_id
+
+    @property
+    def is_os(self) -> bool:
+        return self.target.is_os
 
 
 @dataclass
@@ -125,41 +138,15 @@ def plan(
     catalogue: model.Catalogue, project: Project, selection: Iterable[str] = (), platforms: Iterable[str] | None = None
 ) -> list[Step]:
     """Steps for the selected target ids or stacks (all when empty), ancestors included, parents first."""
-    os_base = catalogue.os
-    rendered = project.rendered
     wanted_platforms = set(platforms) if platforms is not None else None
-
-    def narrow(own: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(p for p in own if wanted_platforms is None or p in wanted_platforms)
-
-    steps: dict[str, Step] = {
-        os_base.id: Step(
-            id=os_base.id,
-            image=os_base.image,
-            tag=os_base.release,
-            dockerfile=rendered / "os" / os_base.release / "Dockerfile",
-            platforms=narrow(os_base.platforms),
-            base_id=None,
-            version=os_base.release,
-            variant="base",
-            stack="os",
-            final_tags=os_base.tags,
-            is_os=True,
+    steps = {
+        t.id: Step(
+            t,
+            project.rendered / t.dockerfile,
+            tuple(p for p in t.platforms if wanted_platforms is None or p in wanted_platforms),
         )
+        for t in catalogue.targets
     }
-    for target in catalogue.targets:
-        steps[target.id] = Step(
-            id=target.id,
-            image=target.image,
-            tag=f"{target.version}-{target.variant}" if target.version else target.variant,
-            dockerfile=rendered / target.dockerfile,
-            platforms=narrow(target.platforms),
-            base_id=target.base.target_id,
-            version=target.version,
-            variant=target.variant,
-            stack=target.stack,
-            final_tags=target.tags,
-        )
     chosen = _select(steps, list(selection))
     missing_platforms = [s.id for s in chosen if not s.platforms]
     if missing_platforms:
@@ -172,7 +159,7 @@ def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
         return list(steps.values())
     wanted: set[str] = set()
     for item in selection:
-        matches = [s.id for s in steps.values() if item in (s.id, s.stack)]
+        matches = [s.id for s in steps.values() if item in (s.id, s.target.stack)]
         if not matches:
             raise UsageProblem(f"unknown target or stack {item!r} (see `factory list`)")
         wanted.update(matches)
@@ -279,15 +266,15 @@ class BuildRun:
         root = self.project.root
         return records.TargetResult(
             id=step.id,
-            stack=step.stack,
-            version=step.version,
-            variant=step.variant,
+            stack=step.target.stack,
+            version=step.target.version,
+            variant=step.target.variant,
             dockerfile=str(step.dockerfile.relative_to(root))
             if step.dockerfile.is_relative_to(root)
             else str(step.dockerfile),
             dockerfile_sha256=hashlib.sha256(text).hexdigest(),
             platforms=list(step.platforms),
-            tags=[f"{step.image}:{t}" for t in step.final_tags],
+            tags=list(step.target.references),
             base_id=step.base_id,
         )
 

@@ -1,30 +1,34 @@
-"""Loads stacks/ into a validated Catalogue: YAML -> schema -> extends -> model.
+"""Loads stacks/ into a validated Catalogue: YAML -> schema -> extends -> targets -> model.
 
 All problems of all files are collected and raised together as one
-DefinitionError, each naming file, line and field.
+DefinitionError, each naming file, line and field. A file that fails its
+schema is left out of the later checks, but the other files still get them,
+so one broken file never hides the problems of another.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory import model
+from factory import model, references, targets
 from factory.errors import DefinitionError, Problem
 from factory.schema import validate
+from factory.suggest import did_you_mean
 from factory.yamlmarks import Marked, Path_, format_path, load_file
 
 OS_FILE = "os"
 DEFAULTS_FILE = "_defaults"
 PINS_FILE = "pins/images.yaml"
-RUNTIME_VARIANT = "runtime"
+_STEM = re.compile(r"_?[a-z0-9][a-z0-9-]{0,62}")
 
 
 @dataclass(frozen=True)
-class _Chain:
+class Chain:
     """A stack file and its ancestors, child first, with the merged data."""
 
     name: str
@@ -45,47 +49,44 @@ class _Chain:
         return Problem(file, line, format_path(path), message)
 
 
-def load(root: Path, templates: Iterable[str]) -> model.Catalogue:
-    """Load, validate and resolve the catalogue under `root`; raise on any problem."""
-    loader = _Loader(root, frozenset(templates))
+def load(root: Path, templates: Iterable[str], pin_repositories: Sequence[str] = ()) -> model.Catalogue:
+    """Load, validate and resolve the catalogue under `root`; raise on any problem.
+
+    `pin_repositories` are fnmatch patterns the references of pins/images.yaml
+    must match (the factory's own repositories and what factory.yaml allows);
+    empty means any.
+    """
+    loader = _Loader(root, frozenset(templates), tuple(pin_repositories))
     return loader.run()
 
 
 class _Loader:
-    def __init__(self, root: Path, templates: frozenset[str]) -> None:
+    def __init__(self, root: Path, templates: frozenset[str], pin_repositories: tuple[str, ...]) -> None:
         self.root = root
         self.templates = templates
+        self.pin_repositories = pin_repositories
         self.problems: list[Problem] = []
-        self.origins: dict[str, Path_] = {}  # target id -> where its tags are defined
 
     def run(self) -> model.Catalogue:
         stacks_dir = self.root / "stacks"
         if not stacks_dir.is_dir():
             raise DefinitionError([Problem(str(stacks_dir), None, "", "no stacks/ directory here")])
-        files = {p.stem: p for p in sorted(stacks_dir.iterdir()) if p.suffix in (".yaml", ".yml")}
-        for stem, path in files.items():
-            if path.suffix == ".yml":
-                self.problems.append(Problem(self._display(path), None, "", "use the .yaml extension"))
-            if stem != OS_FILE and not _valid_stem(stem):
-                self.problems.append(
-                    Problem(self._display(path), None, "", "file name must be a lower-case name ([a-z0-9-])")
-                )
+        files = self._files(stacks_dir)
         docs = {stem: self._load(path, "os" if stem == OS_FILE else "stack") for stem, path in files.items()}
         if OS_FILE not in files:
             self.problems.append(Problem("stacks/os.yaml", None, "", "missing: the unified OS definition is required"))
         pins = self._load_pins()
-        if self.problems:
-            raise DefinitionError(self.problems)
-        os_base = self._os(docs.pop(OS_FILE))
+        os_marked = docs.pop(OS_FILE, None)
+        os_base = self._os(os_marked) if os_marked is not None else None
         chains = self._chains(docs)
-        if self.problems:
-            raise DefinitionError(self.problems)
-        targets: list[model.Target] = []
+        if os_base is None:
+            raise DefinitionError(self.problems or [Problem("stacks/os.yaml", None, "", "invalid")])
+        expander = targets.Expander(os_base, self.templates, self.problems)
+        found = [expander.os_target()]
         for name, chain in chains.items():
             if not name.startswith("_"):
-                targets.extend(self._targets(chain, os_base))
-        self._check_unique_tags(targets, chains)
-        ordered = self._order(targets)
+                found.extend(expander.expand(chain))
+        ordered = expander.check_and_order(found, chains)
         if self.problems:
             raise DefinitionError(self.problems)
         return model.Catalogue(os_base, tuple(ordered), pins)
@@ -97,6 +98,32 @@ class _Loader:
             return str(path.relative_to(self.root))
         except ValueError:
             return str(path)
+
+    def _files(self, stacks_dir: Path) -> dict[str, Path]:
+        """stacks/<name>.yaml by stem; every other YAML-looking file or folder is a problem, never ignored."""
+        files: dict[str, Path] = {}
+        for path in sorted(stacks_dir.rglob("*")):
+            shown = self._display(path)
+            looks_yaml = path.suffix.lower() in (".yaml", ".yml")
+            if path.parent != stacks_dir:
+                if looks_yaml:
+                    self.problems.append(
+                        Problem(shown, None, "", "definitions in subfolders are not read: move it to stacks/")
+                    )
+                continue
+            if path.is_symlink() or (looks_yaml and not path.is_file()):
+                self.problems.append(Problem(shown, None, "", "a definition must be a regular file (no symlinks)"))
+                continue
+            if not looks_yaml:
+                continue
+            if path.suffix != ".yaml":
+                self.problems.append(Problem(shown, None, "", "use the lower-case .yaml extension"))
+                continue
+            if path.stem != OS_FILE and not _STEM.fullmatch(path.stem):
+                self.problems.append(Problem(shown, None, "", "file name must be a lower-case name ([a-z0-9-])"))
+                continue
+            files[path.stem] = path
+        return files
 
     def _load(self, path: Path, kind: str) -> Marked | None:
         try:
@@ -110,33 +137,50 @@ class _Loader:
 
     def _load_pins(self) -> dict[str, model.Pin]:
         path = self.root / PINS_FILE
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
+            return {}
+        if path.is_symlink():
+            self.problems.append(Problem(PINS_FILE, None, "", "must be a regular file (no symlinks)"))
             return {}
         marked = self._load(path, "pins")
         if marked is None:
             return {}
         images = marked.data.get("images") or {}
-        return {key: model.Pin(v["reference"], v["digest"]) for key, v in images.items()}
+        pins = {key: model.Pin(v["reference"], v["digest"]) for key, v in images.items()}
+        if self.pin_repositories:
+            for key, pin in pins.items():
+                repository = references.parse(pin.reference).repository
+                if not any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.pin_repositories):
+                    allowed = ", ".join(self.pin_repositories)
+                    self.problems.append(
+                        Problem(
+                            PINS_FILE,
+                            marked.line(("images", key, "reference")),
+                            f"images.{key}.reference",
+                            f"{repository} is not one of the factory's repositories ({allowed});"
+                            " factory.yaml pins.allow can add others",
+                        )
+                    )
+        return pins
 
     # -- the OS ----------------------------------------------------------------
 
-    def _os(self, marked: Marked | None) -> model.OSBase:
-        assert marked is not None  # problems were raised before
+    def _os(self, marked: Marked) -> model.OSBase | None:
         data = marked.data
         release = data["release"]
         facts = data["releases"].get(release)
         if facts is None:
             known = ", ".join(sorted(data["releases"]))
-            raise DefinitionError(
-                [
-                    Problem(
-                        marked.file, marked.line(("release",)), "release", f"{release!r} is not in releases ({known})"
-                    )
-                ]
+            hint = did_you_mean(release, data["releases"])
+            self.problems.append(
+                Problem(
+                    marked.file,
+                    marked.line(("release",)),
+                    "release",
+                    f"{release!r} is not in releases ({known}){hint}",
+                )
             )
-        if data["user"]["uid"] < 1 or data["user"]["gid"] < 1:  # schema enforces; kept for clarity
-            raise DefinitionError([Problem(marked.file, marked.line(("user",)), "user", "must not be root")])
-        user = model.User(**data["user"])
+            return None
         return model.OSBase(
             name=data["name"],
             release=release,
@@ -150,18 +194,20 @@ class _Loader:
             path_excludes=tuple(data.get("path_excludes", ())),
             path_includes=tuple(data.get("path_includes", ())),
             timezone=data.get("timezone", "UTC"),
-            user=user,
+            user=model.User(**data["user"]),
             platforms=tuple(data["platforms"]),
             env=model.frozen_map(data.get("env")),
             labels=model.frozen_map(data.get("labels")),
             cmd=tuple(data.get("cmd", ("bash",))),
             source=marked.file,
+            known_releases=tuple(sorted(data["releases"])),
+            verify=tuple(v if isinstance(v, str) else tuple(v) for v in data.get("verify", ())),
         )
 
     # -- extends -------------------------------------------------------------
 
-    def _chains(self, docs: Mapping[str, Marked | None]) -> dict[str, _Chain]:
-        chains: dict[str, _Chain] = {}
+    def _chains(self, docs: Mapping[str, Marked | None]) -> dict[str, Chain]:
+        chains: dict[str, Chain] = {}
         for name, marked in docs.items():
             if marked is None:
                 continue
@@ -172,7 +218,7 @@ class _Loader:
             for parent_file in reversed(files):
                 data = _merge(data, parent_file.data)
             data.pop("extends", None)
-            chain = _Chain(name, tuple(files), data)
+            chain = Chain(name, tuple(files), data)
             self._check_platform_subsets(chain)
             chains[name] = chain
         return chains
@@ -199,21 +245,19 @@ class _Loader:
             if parent is None and current != DEFAULTS_FILE and DEFAULTS_FILE in docs:
                 parent = DEFAULTS_FILE
             if parent is not None and parent not in docs:
-                hint = difflib.get_close_matches(parent, list(docs), n=1)
-                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
                 self.problems.append(
                     Problem(
                         marked.file,
                         marked.line(("extends",)),
                         "extends",
-                        f"{parent!r} names no file in stacks/{suggestion}",
+                        f"{parent!r} names no file in stacks/{did_you_mean(parent, docs)}",
                     )
                 )
                 return None
             current = parent
         return files
 
-    def _check_platform_subsets(self, chain: _Chain) -> None:
+    def _check_platform_subsets(self, chain: Chain) -> None:
         # Each file may only narrow the platforms of the file it extends.
         inherited: set[str] | None = None
         for marked in reversed(chain.files):
@@ -233,269 +277,6 @@ class _Loader:
                 )
             inherited = set(own)
 
-    # -- targets ---------------------------------------------------------------
-
-    def _targets(self, chain: _Chain, os_base: model.OSBase) -> list[model.Target]:
-        data = chain.data
-        variants: dict[str, dict[str, Any]] = data.get("variants") or {}
-        if not variants:
-            self.problems.append(chain.problem(("variants",), "a stack needs at least one variant"))
-            return []
-        stack_platforms = data.get("platforms") or list(os_base.platforms)
-        outside_os = sorted(set(stack_platforms) - set(os_base.platforms))
-        if outside_os:
-            self.problems.append(
-                chain.problem(("platforms",), f"{', '.join(outside_os)} not built by the OS base ({os_base.source})")
-            )
-            return []
-        if not self._check_variant_graph(chain, variants):
-            return []
-        targets: list[model.Target] = []
-        versioned = [v for v, spec in variants.items() if spec.get("versioned", True)]
-        versions = data.get("versions") or []
-        if versioned and not versions:
-            self.problems.append(
-                chain.problem(("versions",), f"variants {', '.join(versioned)} need at least one version")
-            )
-        seen_versions: dict[tuple[str, str], int] = {}
-        for index, entry in enumerate(versions):
-            where: Path_ = ("versions", index)
-            duplicate = False
-            for release in entry.get("releases") or ["*"]:
-                first = seen_versions.setdefault((entry["version"], release), index)
-                if first != index:
-                    duplicate = True
-                    self.problems.append(
-                        chain.problem((*where, "version"), f"version {entry['version']!r} is already versions[{first}]")
-                    )
-            if duplicate:
-                continue
-            if entry.get("releases") and os_base.release not in entry["releases"]:
-                continue  # this version belongs to another OS release
-            if "tags" not in entry:
-                self.problems.append(chain.problem((*where, "tags"), "required field is missing"))
-                continue
-            selected = entry.get("variants")
-            names = list(selected) if selected is not None else versioned
-            for name in names:
-                if name not in variants:
-                    hint = difflib.get_close_matches(name, list(variants), n=1)
-                    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-                    self.problems.append(
-                        chain.problem((*where, "variants", name), f"no variant {name!r} in this stack{suggestion}")
-                    )
-                    continue
-                if name not in versioned:
-                    self.problems.append(
-                        chain.problem((*where, "variants", name), f"variant {name!r} is unversioned (versioned: false)")
-                    )
-                    continue
-                base = variants[name].get("from", "os")
-                if base in variants and base not in names:
-                    self.problems.append(
-                        chain.problem(
-                            (*where, "variants"),
-                            f"variant {name!r} is built from {base!r}, which this version does not build",
-                        )
-                    )
-                    continue
-                extra = (selected or {}).get(name) or {}
-                targets.append(self._target(chain, os_base, name, entry, index, extra))
-        self._check_parent_platforms(chain, targets)
-        for name, spec in variants.items():
-            if spec.get("versioned", True):
-                continue
-            if "tags" not in spec:
-                self.problems.append(
-                    chain.problem(("variants", name, "tags"), "an unversioned variant needs its own tags")
-                )
-                continue
-            targets.append(self._target(chain, os_base, name, None, None, {}))
-        return targets
-
-    def _check_parent_platforms(self, chain: _Chain, targets: list[model.Target]) -> None:
-        """A variant built FROM another needs that image for each of its platforms."""
-        by_id = {t.id: t for t in targets}
-        for target in targets:
-            parent = by_id.get(target.base.target_id or "") if target.base.kind == "target" else None
-            if parent is not None:
-                missing = sorted(set(target.platforms) - set(parent.platforms))
-                if missing:
-                    self.problems.append(
-                        chain.problem(
-                            self.origins[target.id][:2],
-                            f"{target.id} needs {parent.id} for {', '.join(missing)}, which it is not built for",
-                        )
-                    )
-
-    def _check_variant_graph(self, chain: _Chain, variants: Mapping[str, Mapping[str, Any]]) -> bool:
-        """Report unknown or cyclic `from` between variants; True when the graph is sound."""
-        before = len(self.problems)
-        for name, spec in variants.items():
-            base = spec.get("from", "os")
-            if base in ("os", "scratch"):
-                continue
-            if base not in variants:
-                hint = difflib.get_close_matches(base, list(variants), n=1)
-                suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-                self.problems.append(
-                    chain.problem(
-                        ("variants", name, "from"),
-                        f"expected 'os', 'scratch' or a variant of this stack, got {base!r}{suggestion}",
-                    )
-                )
-            elif spec.get("versioned", True) != variants[base].get("versioned", True):
-                self.problems.append(
-                    chain.problem(
-                        ("variants", name, "from"), f"{name!r} and {base!r} must both be versioned or both unversioned"
-                    )
-                )
-            seen = [name]
-            while base in variants and base not in ("os", "scratch"):
-                if base in seen:
-                    self.problems.append(
-                        chain.problem(("variants", name, "from"), f"cycle in from: {' -> '.join([*seen, base])}")
-                    )
-                    break
-                seen.append(base)
-                base = variants[base].get("from", "os")
-        return len(self.problems) == before
-
-    def _target(
-        self,
-        chain: _Chain,
-        os_base: model.OSBase,
-        variant: str,
-        entry: Mapping[str, Any] | None,
-        index: int | None,
-        extra: Mapping[str, Any],
-    ) -> model.Target:
-        data = chain.data
-        spec = data["variants"][variant]
-        image = data.get("image", chain.name)
-        version = entry["version"] if entry else None
-        if entry is not None:
-            suffix = spec.get("tag_suffix", "" if variant == RUNTIME_VARIANT else f"-{variant}")
-            tags = tuple(f"{tag}{suffix}" for tag in entry["tags"])
-        else:
-            tags = tuple(spec["tags"])
-        platforms = [p for p in (data.get("platforms") or os_base.platforms)]
-        for narrower in ((entry or {}).get("platforms"), spec.get("platforms")):
-            if narrower is not None:
-                platforms = [p for p in platforms if p in narrower]
-        where: Path_ = ("versions", index) if index is not None else ("variants", variant)
-        if not platforms:
-            self.problems.append(chain.problem(where, "no platform left after narrowing by version and variant"))
-        base_name = spec.get("from", "os")
-        if base_name == "os":
-            base = model.BaseRef("os", os_base.id)
-        elif base_name == "scratch":  # the final stage is scratch; its helper stages use the OS base
-            base = model.BaseRef("scratch", os_base.id)
-        else:
-            parent_id = f"{image}:{version}-{base_name}" if version else f"{image}:{base_name}"
-            base = model.BaseRef("target", parent_id)
-        self.origins[f"{image}:{version}-{variant}" if version else f"{image}:{variant}"] = (
-            (*where, "tags") if index is not None else ("variants", variant, "tags")
-        )
-        own: list[tuple[tuple[Any, ...], Mapping[str, Any]]] = [
-            (("variants", variant, "install", i), step) for i, step in enumerate(spec.get("install", ()))
-        ]
-        own += [
-            (("versions", index, "variants", variant, "install", i), step)
-            for i, step in enumerate(extra.get("install", ()))
-        ]
-        steps = tuple(self._install_step(chain, path, step, platforms) for path, step in own)
-        template = spec.get("template") or (chain.name if chain.name in self.templates else "stack")
-        if template not in self.templates:
-            self.problems.append(
-                chain.problem(("variants", variant, "template"), f"no template templates/{template}.Dockerfile.j2")
-            )
-        run = "\n".join(s.strip("\n") for s in (spec.get("run", ""), extra.get("run", "")) if s.strip())
-        return model.Target(
-            stack=chain.name,
-            version=version,
-            variant=variant,
-            image=image,
-            tags=tags,
-            platforms=tuple(platforms),
-            base=base,
-            template=template,
-            description=spec.get("description") or data.get("description") or chain.name,
-            install=steps,
-            run=run,
-            env=model.frozen_map(
-                {**data.get("env", {}), **(entry or {}).get("env", {}), **spec.get("env", {}), **extra.get("env", {})}
-            ),
-            labels=model.frozen_map(
-                {
-                    **data.get("labels", {}),
-                    **(entry or {}).get("labels", {}),
-                    **spec.get("labels", {}),
-                    **extra.get("labels", {}),
-                }
-            ),
-            verify=tuple(
-                v if isinstance(v, str) else tuple(v) for v in (*spec.get("verify", ()), *extra.get("verify", ()))
-            ),
-            cmd=tuple(extra.get("cmd") or spec.get("cmd") or ()),
-            sources=tuple(m.file for m in chain.files),
-        )
-
-    def _install_step(
-        self, chain: _Chain, path: tuple[Any, ...], step: Mapping[str, Any], platforms: list[str]
-    ) -> model.InstallStep:
-        method = step["method"]
-        if method == "os-packages":
-            return model.OsPackages(tuple(step["packages"]))
-        if method == "copy-from":
-            return model.CopyFrom(step["image"], step["src"], step["dest"])
-        missing = sorted({p.split("/")[1] for p in platforms} - set(step["url"]))
-        if missing:
-            self.problems.append(
-                chain.problem((*path, "url"), f"download {step['name']!r} has no url for {', '.join(missing)}")
-            )
-        return model.Download(
-            name=step["name"],
-            urls=model.frozen_map(step["url"]),
-            sha256=model.frozen_map(step["sha256"]),
-            dest=step["dest"],
-            archive=step.get("archive", False),
-            strip_components=step.get("strip_components", 0),
-            mode=step.get("mode", "0755"),
-        )
-
-    def _check_unique_tags(self, targets: list[model.Target], chains: Mapping[str, _Chain]) -> None:
-        owners: dict[str, model.Target] = {}
-        for target in targets:
-            for reference in target.references:
-                other = owners.setdefault(reference, target)
-                if other is not target:
-                    self.problems.append(
-                        chains[target.stack].problem(
-                            self.origins[target.id],
-                            f"tag {reference} of {target.id} is also a tag of {other.id} ({other.sources[0]})",
-                        )
-                    )
-
-    def _order(self, targets: list[model.Target]) -> list[model.Target]:
-        # Parents before children; otherwise the definition order is kept.
-        by_id = {t.id: t for t in targets}
-        ordered: list[model.Target] = []
-        placed: set[str] = set()
-
-        def place(target: model.Target) -> None:
-            if target.id in placed:
-                return
-            parent = target.base.target_id if target.base.kind == "target" else None
-            if parent is not None and parent in by_id:
-                place(by_id[parent])
-            placed.add(target.id)
-            ordered.append(target)
-
-        for target in targets:
-            place(target)
-        return ordered
-
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge mappings; any other value (lists included) replaces the base."""
@@ -506,9 +287,3 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _valid_stem(stem: str) -> bool:
-    import re
-
-    return re.fullmatch(r"_?[a-z0-9][a-z0-9-]{0,62}", stem) is not None

@@ -189,6 +189,7 @@ def render(
     exits 6 when findings reach --failure-threshold. `--check` only compares.
     """
     from factory import render as rendering
+    from factory import rendered
 
     project = _project(ctx)
     cat = project.load()
@@ -196,7 +197,7 @@ def render(
     syntax = _syntax(syntax_line, ctx)
     files = rendering.Renderer(project.templates, cat, syntax_line=syntax).render_all(scope)
     if check:
-        difference = rendering.diff(project.rendered, files, scope)
+        difference = rendered.diff(project.rendered, files, scope)
         if output == "json":
             click.echo(json.dumps({"ok": not difference, "stale": bool(difference), "diff": difference}, indent=2))
         elif difference:
@@ -205,7 +206,7 @@ def render(
         else:
             click.echo(f"ok: rendered/ is up to date ({len(files)} files)")
         sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
-    changed = rendering.write(project.rendered, files, scope)
+    changed = rendered.write(project.rendered, files, scope)
     report = None
     if not no_lint:
         from factory.lint import lint_paths, policy

@@ -6,6 +6,7 @@ after validation, so every value is already known to be safe to render.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -14,6 +15,7 @@ from types import MappingProxyType
 # Dockerfile parses, and on the reserved .invalid domain, so a pull fails clearly.
 PLACEHOLDER_REGISTRY = "factory.invalid"
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+RUNTIME_VARIANT = "runtime"  # the variant whose tags carry no suffix
 
 
 def frozen_map(values: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -59,11 +61,13 @@ class OSBase:
     labels: Mapping[str, str]
     cmd: tuple[str, ...]
     source: str
+    known_releases: tuple[str, ...] = ()  # every release os.yaml describes (versions may name only these)
+    verify: tuple[str | tuple[str, ...], ...] = ()
 
     @property
     def id(self) -> str:
-        """Target id of the OS base image, e.g. `os:trixie`."""
-        return f"{self.image}:{self.release}"
+        """Target id of the OS base image, e.g. `os:trixie` (an unversioned variant named after the release)."""
+        return target_id(self.image, None, self.release)
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,39 @@ class CopyFrom:
 InstallStep = OsPackages | Download | CopyFrom
 
 
+class BaseKind(enum.StrEnum):
+    """What a target's final stage starts FROM."""
+
+    ROOTFS = "rootfs"  # the OS base itself: FROM scratch + the bootstrapped root filesystem
+    OS = "os"  # the OS base image
+    SCRATCH = "scratch"  # an empty final stage; helper stages use the OS base
+    TARGET = "target"  # another target of the catalogue (e.g. build FROM runtime)
+
+
 @dataclass(frozen=True)
 class BaseRef:
-    """What a target's final stage starts FROM: the OS, scratch or another target."""
+    """What a target's final stage starts FROM, and the target built before it (None for the OS)."""
 
-    kind: str  # "os" | "scratch" | "target"
-    target_id: str | None = None  # the image built first: the OS base for "os" and "scratch"
+    kind: BaseKind
+    target_id: str | None = None  # the image built first: the OS base for OS and SCRATCH
+
+
+def target_id(image: str, version: str | None, variant: str) -> str:
+    """The one formula of a target id: `python:3.13-runtime`, or `go:static` without a version."""
+    return f"{image}:{version}-{variant}" if version else f"{image}:{variant}"
+
+
+def staging_tag(version: str | None, variant: str) -> str:
+    """The stable part of a target's staging tag (the run id follows): `3.13-runtime`, `static`."""
+    return f"{version}-{variant}" if version else variant
+
+
+def published_tags(tags: tuple[str, ...], variant: str, versioned: bool, suffix: str | None) -> tuple[str, ...]:
+    """A versioned variant's tags get its suffix (`-build`; none for runtime); others keep their own."""
+    if not versioned:
+        return tags
+    end = suffix if suffix is not None else ("" if variant == RUNTIME_VARIANT else f"-{variant}")
+    return tuple(f"{tag}{end}" for tag in tags)
 
 
 @dataclass(frozen=True)
@@ -131,17 +162,32 @@ class Target:
     verify: tuple[str | tuple[str, ...], ...]
     cmd: tuple[str, ...]
     sources: tuple[str, ...] = field(default=())
+    origin: tuple[str, int | None] = ("", None)  # file and line that define this target
 
     @property
     def id(self) -> str:
-        """Stable identity, e.g. `python:3.13-runtime` or `go:static`."""
-        return f"{self.image}:{self.version}-{self.variant}" if self.version else f"{self.image}:{self.variant}"
+        """Stable identity, e.g. `python:3.13-runtime`, `go:static` or `os:trixie`."""
+        return target_id(self.image, self.version, self.variant)
+
+    @property
+    def is_os(self) -> bool:
+        """True for the OS base, the one target built from a bootstrapped root filesystem."""
+        return self.base.kind is BaseKind.ROOTFS
+
+    @property
+    def staging_tag(self) -> str:
+        return staging_tag(self.version, self.variant)
+
+    @property
+    def directory(self) -> str:
+        """Directory of the rendered files relative to rendered/: `python/3.13/runtime`, `os/trixie`."""
+        parts = [self.stack, self.version, self.variant] if self.version else [self.stack, self.variant]
+        return "/".join(parts)
 
     @property
     def dockerfile(self) -> str:
         """Path of the rendered Dockerfile relative to rendered/."""
-        parts = [self.stack, self.version, self.variant] if self.version else [self.stack, self.variant]
-        return "/".join([*parts, "Dockerfile"])
+        return f"{self.directory}/Dockerfile"
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -171,21 +217,34 @@ class Pin:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The whole validated input: OS base, targets in dependency order, pins."""
+    """The whole validated input: OS facts, every target (the OS base first, parents before children), pins."""
 
     os: OSBase
     targets: tuple[Target, ...]
     pins: Mapping[str, Pin]
 
-    def target(self, target_id: str) -> Target:
+    def target(self, wanted: str) -> Target:
         for target in self.targets:
-            if target.id == target_id:
+            if target.id == wanted:
                 return target
-        raise KeyError(target_id)
+        raise KeyError(wanted)
 
-    def pinned_reference(self, target_id: str, image: str, tag: str) -> str:
-        """`ref@digest` from the pins, or the documented placeholder."""
-        pin = self.pins.get(target_id)
+    @property
+    def os_target(self) -> Target:
+        return self.targets[0]
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        """Names of the stacks (the OS base is the stack `os`), in build order."""
+        return tuple(dict.fromkeys(t.stack for t in self.targets))
+
+    def parent(self, target: Target) -> Target | None:
+        """The target `target` is built FROM (the OS base for OS and SCRATCH kinds), None for the OS."""
+        return self.target(target.base.target_id) if target.base.target_id else None
+
+    def pinned_reference(self, target: Target) -> str:
+        """`ref@digest` of `target` from the pins, or the documented placeholder."""
+        pin = self.pins.get(target.id)
         if pin is not None:
             return pin.pinned
-        return f"{PLACEHOLDER_REGISTRY}/{image}:{tag}@{PLACEHOLDER_DIGEST}"
+        return f"{PLACEHOLDER_REGISTRY}/{target.image}:{target.tags[0]}@{PLACEHOLDER_DIGEST}"

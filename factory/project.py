@@ -43,4 +43,9 @@ class Project:
             raise DefinitionError([Problem(str(self.root), None, "", "no stacks/ directory in this project")])
         if not self.templates.is_dir():
             raise DefinitionError([Problem(str(self.templates), None, "", "no templates/ directory")])
-        return catalogue.load(self.root, render.available_templates(self.templates))
+        from factory import site
+
+        registry = site.load(self.root).registry
+        own = (f"{registry.repository(image='*', staging=True)}", f"{registry.repository(image='*')}")
+        allowed = (*own, *site.load(self.root).pins_allowed)
+        return catalogue.load(self.root, render.available_templates(self.templates), allowed)

@@ -6,12 +6,7 @@ facts, sorted everything, so identical input gives byte-identical files.
 
 from __future__ import annotations
 
-import ctypes
-import difflib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +15,9 @@ from typing import Any, NoReturn
 import jinja2
 import jinja2.meta
 
-from factory import model
+from factory import contract, model
 from factory.errors import RenderError
-from factory.schema import HEREDOC_TERMINATOR
+from factory.values import HEREDOC_TERMINATOR, refused_character, shown
 
 TEMPLATE_SUFFIX = ".Dockerfile.j2"
 OS_TEMPLATE = "os"
@@ -30,6 +25,7 @@ OS_TEMPLATE = "os"
 OS_BOOTSTRAP = {"os-customize.sh.j2": "customize.sh", "os-dpkg.cfg.j2": "dpkg.cfg"}
 OCI = "org.opencontainers.image"
 FACTORY_LABELS = "io.factory"
+BUILD_LABELS = (f"{OCI}.created", f"{OCI}.revision")  # set from build args by the labels macro
 
 
 def _raise(message: str) -> NoReturn:
@@ -37,17 +33,24 @@ def _raise(message: str) -> NoReturn:
     raise RenderError(message)
 
 
+def _one_line(value: object) -> str:
+    """`value` as text, refused if it holds anything a consumer may read as a line break or control."""
+    text = str(value)
+    bad = refused_character(text)
+    if bad is not None:
+        raise RenderError(f"refusing to render {bad[1]} inside a Dockerfile value: {shown(text)}")
+    return text
+
+
 def _dq(value: object) -> str:
     """Dockerfile double-quoted word; `$` is left for Dockerfile variable expansion."""
-    text = str(value)
-    if "\n" in text or "\r" in text:
-        raise RenderError(f"refusing to render a newline inside a Dockerfile value: {text!r}")
+    text = _one_line(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _sq(value: object) -> str:
     """POSIX shell single-quoted word."""
-    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+    return "'" + _one_line(value).replace("'", "'\"'\"'") + "'"
 
 
 def make_environment(template_dir: Path) -> jinja2.Environment:
@@ -101,81 +104,61 @@ class Renderer:
         """Every file of rendered/, or only those of the named stacks (`os` = the OS base)."""
         wanted = set(stacks) if stacks is not None else None
         files: list[RenderedFile] = []
-        if wanted is None or "os" in wanted:
-            files.extend(self._render_os())
         for target in self.catalogue.targets:
             if wanted is None or target.stack in wanted:
-                files.extend(self._render_target(target))
+                files.extend(self.render_target(target))
         return sorted(files, key=lambda f: f.path)
 
     # -- per image -------------------------------------------------------------
 
-    def _render_os(self) -> list[RenderedFile]:
+    def render_target(self, target: model.Target) -> list[RenderedFile]:
+        """The Dockerfile and .dockerignore of one target (the OS base also gets its bootstrap recipe)."""
         os_base = self.catalogue.os
-        directory = f"os/{os_base.release}"
-        labels = self._labels(
-            title=os_base.image,
-            description=os_base.description,
-            version=os_base.version,
-            extra=os_base.labels,
-            factory={"stack": "os", "version": os_base.release, "variant": "base", "os": os_base.id},
-        )
-        context = {"os": os_base, "labels": labels, "target": None}
-        sources = (os_base.source,)
-        dockerfile = self._render(OS_TEMPLATE, context, sources, os_base.id)
-        ignore = self._dockerignore(sources, allow=["rootfs-*.tar"])
-        bootstrap = [
-            RenderedFile(f"{directory}/{OS_BOOTSTRAP[name]}", self._render_plain(name, context, sources))
-            for name in OS_BOOTSTRAP
-        ]
-        return [
-            RenderedFile(f"{directory}/Dockerfile", dockerfile),
-            RenderedFile(f"{directory}/.dockerignore", ignore),
-            *bootstrap,
-        ]
-
-    def _render_target(self, target: model.Target) -> list[RenderedFile]:
-        os_base = self.catalogue.os
-        if target.base.kind == "scratch" or target.base.kind == "os":
-            base_ref, base_id = self._base_reference(os_base.id, os_base.image, os_base.release), os_base.id
-        else:
-            parent = self.catalogue.target(target.base.target_id or "")
-            base_ref = self._base_reference(parent.id, parent.image, parent.tags[0])
-            base_id = parent.id
+        parent = self.catalogue.parent(target)
+        factory_labels = {
+            "stack": target.stack,
+            "version": target.version or "",
+            "variant": target.variant,
+            "os": os_base.id,
+            "base": parent.id if parent is not None else "",
+        }
         labels = self._labels(
             title=target.image,
             description=target.description,
-            version=target.version or target.variant,
+            version=os_base.version if target.is_os else target.version or target.variant,
             extra=target.labels,
-            factory={
-                "stack": target.stack,
-                "version": target.version or "",
-                "variant": target.variant,
-                "os": os_base.id,
-                "base": base_id,
-            },
+            factory=factory_labels,
         )
-        labels[f"{OCI}.base.name"] = "${BASE_IMAGE}"  # the exact reference built against
-        labels = dict(sorted(labels.items()))
+        if parent is not None:
+            labels[f"{OCI}.base.name"] = "${BASE_IMAGE}"  # the exact reference built against
         context = {
             "os": os_base,
             "target": target,
-            "labels": labels,
-            "base_ref": base_ref,
-            "base_id": base_id,
+            "labels": dict(sorted(labels.items())),
+            "base_ref": self.catalogue.pinned_reference(parent) if parent is not None else None,
+            "base_id": parent.id if parent is not None else None,
             "uses_targetarch": any("TARGETARCH" in v for v in target.env.values()),
             "needs_pin_ignore": any(isinstance(s, model.OsPackages) and not s.all_pinned for s in target.install),
         }
-        sources = (*target.sources, os_base.source)
-        if self.catalogue.pins:
+        sources = (*target.sources, *((os_base.source,) if not target.is_os else ()))
+        if self.catalogue.pins and not target.is_os:
             sources = (*sources, "pins/images.yaml")
-        directory = target.dockerfile.rsplit("/", 1)[0]
         dockerfile = self._render(target.template, context, sources, target.id)
-        ignore = self._dockerignore(sources, allow=[])
-        return [RenderedFile(target.dockerfile, dockerfile), RenderedFile(f"{directory}/.dockerignore", ignore)]
-
-    def _base_reference(self, target_id: str, image: str, tag: str) -> str:
-        return self.catalogue.pinned_reference(target_id, image, tag)
+        problems = contract.check(dockerfile, target, os_base, [*labels, *BUILD_LABELS])
+        if problems:
+            raise RenderError(f"{target.id}: the rendered Dockerfile breaks the image contract: {'; '.join(problems)}")
+        files = [RenderedFile(target.dockerfile, dockerfile)]
+        if target.is_os:
+            files.append(
+                RenderedFile(f"{target.directory}/.dockerignore", self._dockerignore(sources, ["rootfs-*.tar"]))
+            )
+            files += [
+                RenderedFile(f"{target.directory}/{OS_BOOTSTRAP[name]}", self._render_plain(name, context, sources))
+                for name in OS_BOOTSTRAP
+            ]
+        else:
+            files.append(RenderedFile(f"{target.directory}/.dockerignore", self._dockerignore(sources, [])))
+        return files
 
     def _labels(
         self, *, title: str, description: str, version: str, extra: Mapping[str, str], factory: Mapping[str, str]
@@ -237,8 +220,12 @@ class Renderer:
 
 
 def _normalise(text: str) -> str:
-    """At most one blank line in a row, no trailing spaces, exactly one final newline."""
-    lines = [line.rstrip() for line in text.splitlines()]
+    """At most one blank line in a row, no trailing spaces, exactly one final newline.
+
+    Lines are split at \\n only: str.splitlines would also split at \\v, \\f,
+    \\x1c-\\x1e, \\x85, U+2028 and U+2029 and so turn a value into a new line.
+    """
+    lines = [line.rstrip(" \t") for line in text.split("\n")]
     out: list[str] = []
     for line in lines:
         if line == "" and (not out or out[-1] == ""):
@@ -247,111 +234,3 @@ def _normalise(text: str) -> str:
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out) + "\n"
-
-
-# -- writing rendered/ ---------------------------------------------------------------
-
-
-def diff(output_dir: Path, files: list[RenderedFile], scope: Iterable[str] | None = None) -> str:
-    """Unified diff from what is in `output_dir` to `files` ('' when identical).
-
-    `scope` limits the comparison to the given top-level directories of rendered/.
-    """
-    wanted = {f.path: f.content for f in files}
-    existing = _existing(output_dir, scope)
-    chunks: list[str] = []
-    for path in sorted(wanted.keys() | existing.keys()):
-        old, new = existing.get(path), wanted.get(path)
-        if old == new:
-            continue
-        chunks.extend(
-            difflib.unified_diff(
-                (old or "").splitlines(keepends=True),
-                (new or "").splitlines(keepends=True),
-                fromfile=f"a/rendered/{path}" if old is not None else "/dev/null",
-                tofile=f"b/rendered/{path}" if new is not None else "/dev/null",
-            )
-        )
-    return "".join(chunks)
-
-
-def _existing(output_dir: Path, scope: Iterable[str] | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    if not output_dir.is_dir():
-        return found
-    tops = set(scope) if scope is not None else None
-    for path in sorted(output_dir.rglob("*")):
-        if not path.is_file():
-            continue
-        relative = path.relative_to(output_dir).as_posix()
-        if tops is not None and relative.split("/", 1)[0] not in tops:
-            continue
-        found[relative] = path.read_text(encoding="utf-8", errors="replace")
-    return found
-
-
-def write(output_dir: Path, files: list[RenderedFile], scope: Iterable[str] | None = None) -> list[str]:
-    """Replace `output_dir` with `files` atomically; return the paths that changed.
-
-    Everything is written to a sibling temporary directory first and swapped in
-    with one rename, so a failure at any point leaves the old rendered/ intact.
-    With `scope`, top-level directories outside it are carried over unchanged.
-    """
-    output_dir = output_dir.resolve()
-    parent = output_dir.parent
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.new-", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would be swapped in as rendered/'s mode
-    try:
-        if scope is not None and output_dir.is_dir():
-            tops = set(scope)
-            for child in output_dir.iterdir():
-                if child.name not in tops:
-                    _copy(child, staging / child.name)
-        for item in files:
-            target = staging / item.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(item.content, encoding="utf-8")
-        changed = _changed(output_dir, staging)
-        _swap(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)  # now holds the previous rendered/
-    return changed
-
-
-def _copy(source: Path, dest: Path) -> None:
-    if source.is_dir():
-        shutil.copytree(source, dest, symlinks=True)
-    else:
-        shutil.copy2(source, dest)
-
-
-def _changed(old_dir: Path, new_dir: Path) -> list[str]:
-    old, new = _existing(old_dir, None), _existing(new_dir, None)
-    return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _swap(staging: Path, output_dir: Path) -> None:
-    """Exchange staging and output_dir in one step (renameat2); staging then holds the old tree."""
-    if not output_dir.exists():
-        os.rename(staging, output_dir)
-        staging.mkdir()
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is not None:
-        result = renameat2(_AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(output_dir), _RENAME_EXCHANGE)
-        if result == 0:
-            return
-    # No atomic exchange (old libc or filesystem): two renames, a window of microseconds.
-    aside = staging.with_name(staging.name + ".old")
-    os.rename(output_dir, aside)
-    os.rename(staging, output_dir)
-    os.rename(aside, staging)

@@ -1,25 +1,26 @@
-"""Cerberus schemas for every data file, and errors turned into located problems.
+"""Cerberus schemas of every data file; every string in them has a kind (factory.values).
 
-Each value that ends up in a Dockerfile or a shell script is constrained here
-(by pattern or by a no-newline check) so that no definition can inject an
-instruction; the templates then quote what they emit.
+The validator adds one rule, `kind`, that checks a string against its kind
+with full-match semantics and refuses control and line-break characters;
+integers never accept booleans (`uid: true` is not uid 1). What the schema
+cannot say (one file against another) is checked by factory.catalogue.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from cerberus import Validator, errors
+from cerberus import TypeDefinition, Validator
 
 from factory import proxies
 from factory.errors import Problem
+from factory.schema_messages import Index, flatten, typename
+from factory.values import HEREDOC_TERMINATOR, KINDS
 from factory.yamlmarks import Marked, format_path
 
-# The heredoc terminator every rendered RUN uses; no script line may equal it.
-HEREDOC_TERMINATOR = "EOT"
+__all__ = ["HEREDOC_TERMINATOR", "PLATFORMS", "RESERVED_LABELS", "SCHEMAS", "validate"]
 
 PLATFORMS = (
     "linux/amd64",
@@ -32,42 +33,33 @@ PLATFORMS = (
 )
 # Debian architecture names equal BuildKit's TARGETARCH for these platforms.
 ARCHES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64")
-
-
-def _rx(pattern: str, expect: str) -> dict[str, Any]:
-    return {"type": "string", "regex": pattern, "meta": {"expect": expect}}
-
-
-NAME = _rx(r"[a-z0-9][a-z0-9-]{0,62}", "a lower-case name (letters, digits, '-')")
-PACKAGE = _rx(
-    r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?",
-    "a Debian package name, optionally pinned as name=version",
+# Labels the factory sets itself: a definition setting them would lie about the image
+# (and io.factory.variant="build" would silence the lint's compiler check).
+RESERVED_LABELS = ("io.factory.",)
+RESERVED_OCI_LABELS = frozenset(
+    f"org.opencontainers.image.{name}"
+    for name in ("created", "revision", "version", "title", "base.name", "base.digest", "ref.name")
 )
-TAG = _rx(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image tag ([A-Za-z0-9_.-], at most 128)")
-IMAGE = _rx(
-    r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*",
-    "an image repository name such as 'python' or 'lang/python'",
-)
-PINNED_IMAGE = _rx(
-    r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_.-]+)?@sha256:[0-9a-f]{64}",
-    "an image reference pinned by digest (registry/name[:tag]@sha256:<64 hex>)",
-)
-ABS_PATH = _rx(r"/([A-Za-z0-9._+@-]+/?)*", "an absolute path of [A-Za-z0-9._+@-] segments")
-GLOB_PATH = _rx(r"/[A-Za-z0-9._+@*?/-]*", "an absolute path pattern ([A-Za-z0-9._+@-], * and ?)")
-URL = _rx(r"https?://[^\s'\"\\`$;|&<>(){}]+", "an http(s) URL without quotes, spaces or shell characters")
-SHA256 = _rx(r"[0-9a-f]{64}", "a sha256 digest: 64 lower-case hex digits")
-VERSION = _rx(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}", "a version string such as '3.13' (quote it in YAML)")
-LINE = {"type": "string", "check_with": "single_line"}
+
+
+def K(kind: str, **rules: Any) -> dict[str, Any]:  # reads as a type in the schemas, hence upper case
+    """A string field of one kind (see factory.values.KINDS)."""
+    assert kind in KINDS, kind
+    return {"type": "string", "kind": kind, **rules}
+
+
+LINE = K("line")
 ENV_MAP = {
     "type": "dict",
-    "keysrules": _rx(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name"),
-    "valuesrules": {"type": "string", "check_with": "single_line"},
+    "keysrules": K("env_name"),
+    "valuesrules": K("env_value"),
     "check_with": "no_proxy_env",
 }
 LABEL_MAP = {
     "type": "dict",
-    "keysrules": _rx(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", "a reverse-DNS label key"),
-    "valuesrules": {"type": "string", "check_with": "single_line"},
+    "keysrules": K("label_key"),
+    "valuesrules": K("line"),
+    "check_with": "unreserved_labels",
 }
 PLATFORM_LIST = {
     "type": "list",
@@ -75,26 +67,33 @@ PLATFORM_LIST = {
     "schema": {"type": "string", "allowed": list(PLATFORMS)},
     "check_with": "unique",
 }
-TAG_LIST = {"type": "list", "empty": False, "schema": TAG, "check_with": "unique"}
-SCRIPT = {"type": "string", "check_with": "script"}
-COMMAND = {"type": "list", "empty": False, "schema": LINE}
-VERIFY = {"type": "list", "schema": {"type": ["string", "list"], "check_with": "verify_command"}}
+TAG_LIST = {"type": "list", "empty": False, "schema": K("tag"), "check_with": "unique"}
+SCRIPT = K("script")
+COMMAND = {"type": "list", "empty": False, "schema": K("command_word")}
+VERIFY = {
+    "type": "list",
+    "schema": {"type": ["string", "list"], "kind": "line", "schema": K("command_word"), "empty": False},
+}
 
 INSTALL_STEP = {
     "type": "dict",
     "check_with": "install_step",
     "schema": {
         "method": {"type": "string", "required": True, "allowed": ["os-packages", "download", "copy-from"]},
-        "packages": {"type": "list", "empty": False, "schema": PACKAGE},
-        "name": NAME,
-        "url": {"type": "dict", "keysrules": {"type": "string", "allowed": list(ARCHES)}, "valuesrules": URL},
-        "sha256": {"type": "dict", "keysrules": {"type": "string", "allowed": list(ARCHES)}, "valuesrules": SHA256},
-        "dest": ABS_PATH,
+        "packages": {"type": "list", "empty": False, "schema": K("package")},
+        "name": K("name"),
+        "url": {"type": "dict", "keysrules": {"type": "string", "allowed": list(ARCHES)}, "valuesrules": K("url")},
+        "sha256": {
+            "type": "dict",
+            "keysrules": {"type": "string", "allowed": list(ARCHES)},
+            "valuesrules": K("sha256"),
+        },
+        "dest": K("dest_path"),
         "archive": {"type": "boolean"},
         "strip_components": {"type": "integer", "min": 0, "max": 16},
-        "mode": _rx(r"0[0-7]{3}", "an octal file mode such as '0755' (quoted)"),
-        "image": PINNED_IMAGE,
-        "src": ABS_PATH,
+        "mode": K("mode"),
+        "image": K("pinned_image"),
+        "src": K("abs_path"),
     },
 }
 _INSTALL_STEP_FIELDS = tuple(INSTALL_STEP["schema"])
@@ -112,9 +111,9 @@ VARIANT_ADDITIONS = {
 
 VARIANT = {
     "description": LINE,
-    "from": _rx(r"os|scratch|[a-z0-9][a-z0-9-]{0,62}", "'os', 'scratch' or the name of another variant"),
-    "template": NAME,
-    "tag_suffix": _rx(r"(-[A-Za-z0-9_.]+)?", "'' or a suffix such as '-build'"),
+    "from": K("name"),  # 'os', 'scratch' or another variant: checked against the stack by the catalogue
+    "template": K("name"),
+    "tag_suffix": K("tag_suffix"),
     "versioned": {"type": "boolean"},
     "tags": TAG_LIST,
     "platforms": PLATFORM_LIST,
@@ -122,106 +121,89 @@ VARIANT = {
 }
 
 VERSION_ENTRY = {
-    "version": {**VERSION, "required": True},
-    "releases": {"type": "list", "empty": False, "schema": NAME},
+    "version": K("version", required=True),
+    "releases": {"type": "list", "empty": False, "schema": K("name"), "check_with": "unique"},
     "tags": TAG_LIST,
     "platforms": PLATFORM_LIST,
     "env": ENV_MAP,
     "labels": LABEL_MAP,
     "variants": {
         "type": "dict",
-        "keysrules": NAME,
+        "keysrules": K("name"),
         "valuesrules": {"type": "dict", "nullable": True, "schema": VARIANT_ADDITIONS},
     },
 }
 
 STACK = {
-    "extends": NAME | {"regex": r"_?[a-z0-9][a-z0-9-]{0,62}"},
+    "extends": K("stem"),
     "description": LINE,
-    "image": IMAGE,
+    "image": K("image"),
     "platforms": PLATFORM_LIST,
     "env": ENV_MAP,
     "labels": LABEL_MAP,
-    "variants": {"type": "dict", "keysrules": NAME, "valuesrules": {"type": "dict", "schema": VARIANT}},
+    "variants": {"type": "dict", "keysrules": K("name"), "valuesrules": {"type": "dict", "schema": VARIANT}},
     "versions": {"type": "list", "schema": {"type": "dict", "schema": VERSION_ENTRY}},
 }
 
 OS = {
-    "name": {**NAME, "required": True},
-    "release": {**NAME, "required": True},
+    "name": K("name", required=True),
+    "release": K("name", required=True),
     "releases": {
         "type": "dict",
         "required": True,
-        "keysrules": NAME,
+        "keysrules": K("name"),
         "valuesrules": {
             "type": "dict",
             "schema": {
-                "version": {**VERSION, "required": True},
+                "version": K("version", required=True),
                 "tags": {**TAG_LIST, "required": True},
             },
         },
     },
-    "snapshot": {**_rx(r"[0-9]{8}T[0-9]{6}Z", "a snapshot timestamp such as 20251120T000000Z"), "nullable": True},
-    "mirror": {**URL, "nullable": True},
-    "image": {**IMAGE, "required": True},
+    "snapshot": K("snapshot", nullable=True),
+    "mirror": K("url", nullable=True),
+    "image": K("image", required=True),
     "description": LINE,
-    "packages": {"type": "list", "schema": PACKAGE, "required": True},
-    "path_excludes": {"type": "list", "schema": GLOB_PATH},
-    "path_includes": {"type": "list", "schema": GLOB_PATH},
-    "timezone": _rx(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "a tz database name such as UTC"),
+    "packages": {"type": "list", "schema": K("package"), "required": True},
+    "path_excludes": {"type": "list", "schema": K("glob_path")},
+    "path_includes": {"type": "list", "schema": K("glob_path")},
+    "timezone": K("timezone"),
     "user": {
         "type": "dict",
         "required": True,
         "schema": {
-            "name": {**_rx(r"[a-z_][a-z0-9_-]{0,30}", "a POSIX user name"), "required": True},
+            "name": K("account", required=True),
             "uid": {"type": "integer", "min": 1, "max": 2**31 - 2, "required": True},
-            "group": {**_rx(r"[a-z_][a-z0-9_-]{0,30}", "a POSIX group name"), "required": True},
+            "group": K("account", required=True),
             "gid": {"type": "integer", "min": 1, "max": 2**31 - 2, "required": True},
-            "home": {**ABS_PATH, "required": True},
+            "home": K("dest_path", required=True),
         },
     },
     "platforms": {**PLATFORM_LIST, "required": True},
     "env": ENV_MAP,
     "labels": LABEL_MAP,
     "cmd": COMMAND,
+    "verify": VERIFY,
 }
 
 PINS = {
     "images": {
         "type": "dict",
-        "keysrules": _rx(r"[a-z0-9][a-z0-9./_-]*:[A-Za-z0-9_.-]+", "a target id such as 'python:3.13-runtime'"),
+        "keysrules": K("target_id"),
         "valuesrules": {
             "type": "dict",
-            "schema": {
-                "reference": {
-                    **_rx(r"[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[A-Za-z0-9_.-]+)?", "an image reference"),
-                    "required": True,
-                },
-                "digest": {**_rx(r"sha256:[0-9a-f]{64}", "sha256:<64 hex>"), "required": True},
-            },
+            "schema": {"reference": K("reference", required=True), "digest": K("digest", required=True)},
         },
     },
 }
-
-ENDPOINT = _rx(
-    r"(unix:///[A-Za-z0-9._/-]+|tcp://[A-Za-z0-9.-]+:[0-9]+|ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]+)?|kubernetes://[a-z0-9.-]+)",
-    "an engine endpoint: unix:///path, tcp://host:port, ssh://user@host or kubernetes://namespace",
-)
-REGISTRY = _rx(r"[A-Za-z0-9.-]+(:[0-9]+)?", "a registry host[:port] such as 127.0.0.1:5000")
-REPO_PATH = _rx(r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*", "a repository path such as 'factory'")
-SNAPSHOT_URL = _rx(
-    r"https?://[^\s'\"\\`$;|&<>(){}]+\{snapshot\}[^\s'\"\\`$;|&<>(){}]*",
-    "an http(s) URL containing {snapshot}, e.g. http://mirror.internal/archive/debian/{snapshot}",
-)
-FILE_PATH = _rx(r"[A-Za-z0-9._/~+-]+", "a file path")
 
 SITE = {
     "registry": {
         "type": "dict",
         "schema": {
-            "address": REGISTRY,
-            "namespace": REPO_PATH,
-            "staging_namespace": REPO_PATH,
+            "address": K("registry"),
+            "namespace": K("repo_path"),
+            "staging_namespace": K("repo_path"),
         },
     },
     "platforms": PLATFORM_LIST,
@@ -231,10 +213,10 @@ SITE = {
         "valuesrules": {
             "type": "dict",
             "schema": {
-                "endpoint": {**ENDPOINT, "required": True},
+                "endpoint": K("endpoint", required=True),
                 "tls": {
                     "type": "dict",
-                    "schema": {"ca": FILE_PATH, "cert": FILE_PATH, "key": FILE_PATH},
+                    "schema": {"ca": K("file_path"), "cert": K("file_path"), "key": K("file_path")},
                 },
                 "driver": {"type": "string", "allowed": ["docker", "kubernetes", "remote"]},
                 "network": {"type": "string", "allowed": ["default", "host"]},
@@ -249,29 +231,25 @@ SITE = {
             "sbom": {"type": "boolean"},
             "provenance": {"type": "boolean"},
             "concurrency": {"type": "integer", "min": 1, "max": 32},
-            "ca_bundle": {**FILE_PATH, "nullable": True},
+            "ca_bundle": K("file_path", nullable=True),
             "network": {"type": "string", "allowed": ["default", "host"]},
-            "syntax": {
-                **_rx(r"[a-z0-9./_-]+(:[A-Za-z0-9_.-]+)?(@sha256:[0-9a-f]{64})?", "a frontend image"),
-                "nullable": True,
-            },
+            "syntax": K("frontend", nullable=True),
         },
     },
     "os": {
         "type": "dict",
         "schema": {
-            "mirror": {**URL, "nullable": True},
-            "security_mirror": {**URL, "nullable": True},
-            "snapshot": {
-                **_rx(r"[0-9]{8}T[0-9]{6}Z", "a snapshot timestamp such as 20251120T000000Z"),
-                "nullable": True,
-            },
-            "snapshot_archive": {**SNAPSHOT_URL, "nullable": True},
-            "snapshot_security_archive": {**SNAPSHOT_URL, "nullable": True},
+            "mirror": K("url", nullable=True),
+            "security_mirror": K("url", nullable=True),
+            "snapshot": K("snapshot", nullable=True),
+            "snapshot_archive": K("snapshot_url", nullable=True),
+            "snapshot_security_archive": K("snapshot_url", nullable=True),
         },
     },
-    "state_dir": FILE_PATH,
-    "cache_dir": FILE_PATH,
+    # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.
+    "pins": {"type": "dict", "schema": {"allow": {"type": "list", "schema": K("repo_glob")}}},
+    "state_dir": K("file_path"),
+    "cache_dir": K("file_path"),
 }
 
 # .factory-ignore.yaml: every ignore says why, and until when.
@@ -282,12 +260,9 @@ IGNORES = {
         "schema": {
             "type": "dict",
             "schema": {
-                "code": {
-                    **_rx(r"[A-Z]{2,}-?[0-9]{3,5}", "a finding code such as FB041, DL3008, SC2086 or DS-0026"),
-                    "required": True,
-                },
-                "path": {"type": "string", "empty": False, "check_with": "single_line"},
-                "reason": {"type": "string", "required": True, "empty": False, "check_with": "single_line"},
+                "code": K("finding_code", required=True),
+                "path": K("path_glob", empty=False),
+                "reason": K("line", required=True, empty=False),
                 "expires": {"type": "date", "required": True},  # YAML reads 2026-06-30 as a date
             },
         },
@@ -302,11 +277,20 @@ _INSTALL_FIELDS = {
 
 
 class _Validator(Validator):  # type: ignore[misc]
-    """Cerberus validator with the factory's own checks."""
+    """Cerberus validator with the factory's value kinds and cross-field checks."""
 
-    def _check_with_single_line(self, field: str, value: Any) -> None:
-        if isinstance(value, str) and ("\n" in value or "\r" in value):
-            self._error(field, "must be a single line (a newline would end the Dockerfile instruction)")
+    types_mapping: ClassVar[dict[str, TypeDefinition]] = {
+        **Validator.types_mapping,
+        "integer": TypeDefinition("integer", (int,), (bool,)),
+        "number": TypeDefinition("number", (int, float), (bool,)),
+    }
+
+    def _validate_kind(self, kind: str, field: str, value: Any) -> None:
+        """{'type': 'string'}"""
+        if isinstance(value, str):
+            message = KINDS[kind].problem(value)
+            if message is not None:
+                self._error(field, message)
 
     def _check_with_unique(self, field: str, value: Any) -> None:
         seen = set()
@@ -321,27 +305,17 @@ class _Validator(Validator):  # type: ignore[misc]
             if isinstance(key, str) and proxies.is_proxy_setting(key, setting if isinstance(setting, str) else ""):
                 self._error(field, f"{key} must not be set in ENV: proxies are passed as build args only")
 
-    def _check_with_script(self, field: str, value: Any) -> None:
-        if not isinstance(value, str):
-            return
-        for number, line in enumerate(value.splitlines(), 1):
-            if line.strip() == HEREDOC_TERMINATOR:
-                self._error(field, f"line {number} is the heredoc terminator {HEREDOC_TERMINATOR!r} on its own")
-        if "\r" in value:
-            self._error(field, "must not contain carriage returns")
-
-    def _check_with_verify_command(self, field: str, value: Any) -> None:
-        if isinstance(value, str) and "\n" in value:
-            self._error(field, "a verify command must be one line (use several entries)")
-        elif isinstance(value, list) and (not value or not all(isinstance(v, str) and "\n" not in v for v in value)):
-            self._error(field, "an exec-form verify command must be a non-empty list of one-line strings")
+    def _check_with_unreserved_labels(self, field: str, value: Any) -> None:
+        for key in value if isinstance(value, dict) else ():
+            if isinstance(key, str) and (key.startswith(RESERVED_LABELS) or key in RESERVED_OCI_LABELS):
+                self._error(field, f"label {key} is set by the factory itself; a definition cannot set it")
 
     def _check_with_install_step(self, field: str, value: Any) -> None:
         if not isinstance(value, dict):
             return
         method = value.get("method")
-        if method not in _INSTALL_FIELDS:
-            return
+        if not isinstance(method, str) or method not in _INSTALL_FIELDS:
+            return  # the `allowed` rule reports it
         required, optional = _INSTALL_FIELDS[method]
         for name in sorted(required - value.keys()):
             self._error(field, f"method {method!r} needs {name!r}")
@@ -360,93 +334,17 @@ SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PI
 def validate(marked: Marked, kind: str) -> list[Problem]:
     """Validate a loaded document against SCHEMAS[kind]; return every problem, located."""
     if not isinstance(marked.data, dict):
-        got = _typename(marked.data)
+        got = typename(marked.data)
         return [Problem(marked.file, marked.line(()), "", f"expected a mapping at the top level, got {got}")]
     validator = _Validator(dict(SCHEMAS[kind]))
     if validator.validate(marked.data):
         return []
-    index = _index_of(kind)
     return [
         Problem(marked.file, marked.line(path), format_path(path), message)
-        for path, message in _flatten(validator._errors, index)
+        for path, message in flatten(validator._errors, _index_of(kind))
     ]
 
 
-class _Index:
-    """Where each rule set of a schema lives: for did-you-mean and 'expected' texts."""
-
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.fields: dict[tuple[Any, ...], list[str]] = {}
-        self.regex: dict[str, str] = {}
-        self._mapping(schema, ())
-
-    def _mapping(self, schema: Mapping[str, Any], path: tuple[Any, ...]) -> None:
-        self.fields[path] = sorted(schema)
-        for name, rules in schema.items():
-            self._rules(rules, (*path, name))
-
-    def _rules(self, rules: Mapping[str, Any], path: tuple[Any, ...]) -> None:
-        if "regex" in rules and "meta" in rules:
-            self.regex.setdefault(rules["regex"], rules["meta"]["expect"])
-        for key in ("schema", "valuesrules", "keysrules"):
-            sub = rules.get(key)
-            if isinstance(sub, dict):
-                if key == "schema" and rules.get("type") == "dict":
-                    self._mapping(sub, (*path, key))
-                else:
-                    self._rules(sub, (*path, key))
-
-
 @functools.cache
-def _index_of(kind: str) -> _Index:
-    return _Index(SCHEMAS[kind])
-
-
-def _flatten(errs: Iterable[Any], index: _Index) -> Iterable[tuple[tuple[Any, ...], str]]:
-    for err in errs:
-        if err.is_group_error:
-            yield from _flatten(err.child_errors or (), index)
-            continue
-        yield tuple(err.document_path), _message(err, index)
-
-
-def _message(err: Any, index: _Index) -> str:
-    value = err.value
-    if err.code == errors.UNKNOWN_FIELD.code:
-        known = index.fields.get(tuple(err.schema_path), [])
-        hint = difflib.get_close_matches(str(err.field), known, n=1)
-        if hint:
-            return f"unknown field; did you mean {hint[0]!r}?"
-        return f"unknown field (expected one of: {', '.join(known)})" if known else "unknown field"
-    if err.code == errors.REQUIRED_FIELD.code:
-        return "required field is missing"
-    if err.code == errors.BAD_TYPE.code:
-        wanted = str(err.constraint) if isinstance(err.constraint, str) else " or ".join(err.constraint)
-        number = wanted == "string" and isinstance(value, int | float)
-        quote = " (YAML read it as a number); quote it" if number else ""
-        return f"expected {_article(wanted)}, got {_typename(value)} {value!r}{quote}"
-    if err.code == errors.REGEX_MISMATCH.code:
-        expect = index.regex.get(err.constraint, f"a value matching {err.constraint!r}")
-        return f"expected {expect}, got {value!r}"
-    if err.code in (errors.UNALLOWED_VALUE.code, errors.UNALLOWED_VALUES.code):
-        return f"expected one of {', '.join(map(str, err.constraint))}; got {value!r}"
-    if err.code in (errors.EMPTY_NOT_ALLOWED.code, errors.MIN_LENGTH.code):
-        return "must not be empty"
-    if err.code == errors.NOT_NULLABLE.code:
-        return "must have a value (null given)"
-    if err.code == errors.MIN_VALUE.code:
-        return f"must be at least {err.constraint}, got {value!r}"
-    if err.code == errors.MAX_VALUE.code:
-        return f"must be at most {err.constraint}, got {value!r}"
-    if err.code == errors.CUSTOM.code:
-        return str(err.info[0]) if err.info else "invalid value"
-    return f"invalid value {value!r} (rule {err.rule})"
-
-
-def _article(word: str) -> str:
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
-
-
-def _typename(value: Any) -> str:
-    names = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list", dict: "mapping"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+def _index_of(kind: str) -> Index:
+    return Index(SCHEMAS[kind])

@@ -82,6 +82,7 @@ class Site:
     os: OSSource = field(default_factory=OSSource)
     state_dir: Path = Path(".factory")
     cache_dir: Path = Path.home() / ".cache" / "factory"
+    pins_allowed: tuple[str, ...] = ()  # repositories (globs) pins may name besides the factory's own
 
     def builder_for(self, platform: str) -> Builder | None:
         """The native node configured for `platform`, or None for the local engine."""
@@ -116,6 +117,7 @@ def from_data(data: Mapping[str, Any]) -> Site:
         build=BuildSettings(**data.get("build", {})),
         os=OSSource(**data.get("os", {})),
         state_dir=Path(data.get("state_dir", defaults.state_dir)),
+        pins_allowed=tuple((data.get("pins") or {}).get("allow", ())),
         cache_dir=Path(data["cache_dir"]).expanduser() if "cache_dir" in data else defaults.cache_dir,
     )
 

@@ -3,7 +3,11 @@
 Validation errors must name file, line and field; PyYAML's plain `load` throws
 the marks away, so we compose the node tree ourselves and keep a path -> line
 map beside the plain data. Duplicate keys, which PyYAML silently collapses,
-are reported as problems here.
+are reported as problems here, and so is whatever could make loading costly
+or crash: aliases of mappings and lists (a few hundred bytes of nested
+aliases expand to gigabytes: sharing is what `extends` is for), nesting
+deeper than MAX_DEPTH, files over MAX_BYTES, and explicit tags that the
+constructor cannot read (`!!int ""`, `!!bool maybe`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from factory.errors import DefinitionError, Problem
+from factory.values import SHOWN_LENGTH, refused_character, shown
 
 try:  # the C composer is several times faster; fall back when libyaml is absent
     from yaml import CSafeLoader as _Loader
@@ -24,6 +29,8 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path_ = tuple[str | int, ...]
+MAX_BYTES = 1024 * 1024  # a definition is a page of YAML, never megabytes
+MAX_DEPTH = 32  # mappings and lists nested deeper than any schema goes
 
 
 @dataclass(frozen=True)
@@ -49,14 +56,22 @@ def format_path(path: Path_) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+            continue
+        text = str(part)
+        if refused_character(text) is not None or len(text) > SHOWN_LENGTH:
+            text = shown(text)  # a key can hold anything: never print a line break or a page
+        out += f".{text}" if out else text
     return out
 
 
 def load_file(path: Path, display: str) -> Marked:
     """Load one YAML file; raise DefinitionError naming `display` on any problem."""
     try:
+        if not path.is_file():
+            raise DefinitionError([Problem(display, None, "", "not a regular file")])
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise DefinitionError([Problem(display, None, "", f"{size} bytes: larger than the {MAX_BYTES} allowed")])
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DefinitionError([Problem(display, None, "", f"not UTF-8 text ({exc.reason})")]) from exc
@@ -67,8 +82,14 @@ def load_file(path: Path, display: str) -> Marked:
 
 def load_text(text: str, display: str) -> Marked:
     """Parse YAML text into a Marked document."""
+    if len(text) > MAX_BYTES:
+        raise DefinitionError(
+            [Problem(display, None, "", f"{len(text)} characters: more than the {MAX_BYTES} allowed")]
+        )
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except RecursionError as exc:
+        raise DefinitionError([Problem(display, None, "", f"nested deeper than {MAX_DEPTH} levels")]) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -79,10 +100,7 @@ def load_text(text: str, display: str) -> Marked:
     if node is None:
         raise DefinitionError([Problem(display, 1, "", "file is empty; expected a mapping")])
     builder = _Builder(display)
-    try:
-        data = builder.build(node, ())
-    except RecursionError as exc:  # an alias that contains itself (`a: &x [*x]`)
-        raise DefinitionError([Problem(display, None, "", "recursive YAML alias: a value contains itself")]) from exc
+    data = builder.build(node, ())
     if builder.problems:
         raise DefinitionError(builder.problems)
     return Marked(display, data, builder.lines)
@@ -96,9 +114,22 @@ class _Builder:
         self.lines: dict[Path_, int] = {}
         self.problems: list[Problem] = []
         self.constructor = SafeConstructor()
+        self._collections: set[int] = set()  # ids of the mapping and list nodes built so far
+        self._aliased: set[int] = set()  # ... and of those already reported as aliased
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self._collections:  # the composer hands out one node per anchor
+                if id(node) not in self._aliased:
+                    self._aliased.add(id(node))
+                    message = "an alias of a mapping or list is not allowed (use extends to share settings)"
+                    self._problem(node, path, message)
+                return None
+            self._collections.add(id(node))
+            if len(path) >= MAX_DEPTH:
+                self._problem(node, path, f"nested deeper than {MAX_DEPTH} levels")
+                return None
         if isinstance(node, yaml.MappingNode):
             return dict(self._pairs(node, path))
         if isinstance(node, yaml.SequenceNode):
@@ -107,10 +138,11 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self._problem(node, path, f"cannot read value: {exc.problem}")
-            return None
         except ValueError as exc:  # e.g. a date that does not exist: 2026-06-31
-            self._problem(node, path, f"cannot read value {node.value!r}: {exc}")
-            return None
+            self._problem(node, path, f"cannot read value {shown(node.value)}: {str(exc)[:SHOWN_LENGTH]}")
+        except Exception:  # on odd explicit tags (`!!bool maybe`) PyYAML raises anything
+            self._problem(node, path, f"cannot read value {shown(node.value)} as {node.tag.rsplit(':', 1)[-1]}")
+        return None
 
     def _pairs(self, node: yaml.MappingNode, path: Path_) -> Iterator[tuple[str, Any]]:
         seen: dict[str, int] = {}

@@ -20,11 +20,13 @@ def test_minimal_catalogue(make_project: Callable[..., Path]) -> None:
     cat = _load(make_project())
     assert cat.os.id == "os:trixie"
     assert cat.os.user == model.User("app", 10001, "app", 10001, "/home/app")
-    [target] = cat.targets
+    os_target, target = cat.targets
+    assert os_target.id == "os:trixie" and os_target.is_os and os_target.base == model.BaseRef(model.BaseKind.ROOTFS)
+    assert os_target.dockerfile == "os/trixie/Dockerfile" and os_target.references == ("os:trixie",)
     assert target.id == "tool:1.0-runtime"
     assert target.tags == ("1.0", "1")
     assert target.references == ("tool:1.0", "tool:1")
-    assert target.base == model.BaseRef("os", "os:trixie")
+    assert target.base == model.BaseRef(model.BaseKind.OS, "os:trixie")
     assert target.dockerfile == "tool/1.0/runtime/Dockerfile"
     assert target.labels == {"org.opencontainers.image.vendor": "Test"}  # from _defaults
     assert target.sources == ("stacks/tool.yaml", "stacks/_defaults.yaml")
@@ -70,8 +72,8 @@ def test_parents_come_before_children(make_project: Callable[..., Path]) -> None
         }
     )
     cat = _load(root)
-    assert [t.id for t in cat.targets] == ["tool:1-runtime", "tool:1-build"]
-    assert cat.target("tool:1-build").base == model.BaseRef("target", "tool:1-runtime")
+    assert [t.id for t in cat.targets] == ["os:trixie", "tool:1-runtime", "tool:1-build"]
+    assert cat.target("tool:1-build").base == model.BaseRef(model.BaseKind.TARGET, "tool:1-runtime")
     assert cat.target("tool:1-build").tags == ("1-build",)
 
 
@@ -91,7 +93,7 @@ versions:
 """
         }
     )
-    [target] = _load(root).targets
+    [_, target] = _load(root).targets
     assert target.id == "tool:2-runtime"
     assert target.platforms == ("linux/amd64",)
     assert target.env["X"] == "version"
@@ -116,7 +118,9 @@ def test_platform_outside_os_base(make_project: Callable[..., Path]) -> None:
 
 
 def test_unversioned_variant_needs_tags(make_project: Callable[..., Path]) -> None:
-    root = make_project(files={"stacks/tool.yaml": "variants: {static: {versioned: false, from: scratch}}\n"})
+    root = make_project(
+        files={"stacks/tool.yaml": "variants: {static: {versioned: false, from: scratch, template: static}}\n"}
+    )
     with pytest.raises(DefinitionError) as info:
         _load(root)
     assert str(info.value) == "stacks/tool.yaml:1: variants.static.tags: an unversioned variant needs its own tags"
@@ -144,8 +148,8 @@ def test_pins_are_read(make_project: Callable[..., Path]) -> None:
         }
     )
     cat = _load(root)
-    assert cat.pinned_reference("os:trixie", "os", "trixie") == f"127.0.0.1:5000/f/os:trixie@{digest}"
-    assert cat.pinned_reference("tool:1.0-runtime", "tool", "1.0") == (
+    assert cat.pinned_reference(cat.target("os:trixie")) == f"127.0.0.1:5000/f/os:trixie@{digest}"
+    assert cat.pinned_reference(cat.target("tool:1.0-runtime")) == (
         "factory.invalid/tool:1.0@" + model.PLACEHOLDER_DIGEST
     )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import model, render
+from factory import model, render, rendered
 from factory.cli import main
 from factory.errors import RenderError
 from factory.project import Project
@@ -28,7 +29,7 @@ def test_golden_fixture_matches(update_golden: bool) -> None:
     root = FIXTURES / "golden"
     files = _files(root)
     if update_golden:
-        render.write(root / "rendered", [render.RenderedFile(p, c) for p, c in files.items()])
+        rendered.write(root / "rendered", [render.RenderedFile(p, c) for p, c in files.items()])
     on_disk = {k: v.decode() for k, v in _tree(root / "rendered").items()}
     assert on_disk == files
 
@@ -60,23 +61,27 @@ def test_failed_render_leaves_rendered_untouched(make_project: Callable[..., Pat
     assert [p.name for p in root.iterdir() if p.name.startswith(".rendered")] == []
 
 
+GEN = rendered.GENERATED + ". DO NOT EDIT.\n"
+
+
 def test_write_failure_midway_keeps_old_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "rendered"
-    render.write(out, [render.RenderedFile("a/Dockerfile", "old\n")])
+    rendered.write(out, [render.RenderedFile("a/Dockerfile", GEN + "old\n")])
     calls = {"n": 0}
-    real = Path.write_text
+    real = os.fsync
 
-    def failing(self: Path, *args: object, **kwargs: object) -> int:
+    def failing(fd: int) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(28, "No space left on device")
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+        real(fd)
 
-    monkeypatch.setattr(Path, "write_text", failing)
-    with pytest.raises(OSError):
-        render.write(out, [render.RenderedFile("a/Dockerfile", "new\n"), render.RenderedFile("b/Dockerfile", "x\n")])
+    monkeypatch.setattr(os, "fsync", failing)
+    new = [render.RenderedFile("a/Dockerfile", GEN + "new\n"), render.RenderedFile("b/Dockerfile", GEN)]
+    with pytest.raises(RenderError, match=r"cannot write rendered/: No space left on device.*left as it was"):
+        rendered.write(out, new)
     monkeypatch.undo()
-    assert _tree(out) == {"a/Dockerfile": b"old\n"}
+    assert _tree(out) == {"a/Dockerfile": (GEN + "old\n").encode()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rendered"]
 
 
@@ -89,7 +94,7 @@ def test_check_reports_drift_as_unified_diff(make_project: Callable[..., Path]) 
     dockerfile = root / "rendered" / "tool" / "1.0" / "runtime" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("USER 10001:10001", "USER root"))
     (root / "rendered" / "stale" / "Dockerfile").parent.mkdir(parents=True)
-    (root / "rendered" / "stale" / "Dockerfile").write_text("FROM scratch\n")
+    (root / "rendered" / "stale" / "Dockerfile").write_text(GEN + "FROM scratch\n")
     stale = runner.invoke(main, ["--root", str(root), "render", "--check"])
     assert stale.exit_code == 1
     assert "--- a/rendered/tool/1.0/runtime/Dockerfile" in stale.stdout
@@ -103,7 +108,7 @@ def test_render_removes_files_of_deleted_targets(make_project: Callable[..., Pat
     runner = CliRunner()
     runner.invoke(main, ["--root", str(root), "render"])
     (root / "rendered" / "gone" / "x").mkdir(parents=True)
-    (root / "rendered" / "gone" / "x" / "Dockerfile").write_text("old")
+    (root / "rendered" / "gone" / "x" / "Dockerfile").write_text(GEN + "old")
     result = runner.invoke(main, ["--root", str(root), "render"])
     assert "wrote rendered/gone/x/Dockerfile" in result.output
     assert not (root / "rendered" / "gone").exists()
@@ -139,13 +144,13 @@ def test_base_is_pinned_or_placeholder(make_project: Callable[..., Path]) -> Non
             "stacks/tool.yaml": "variants:\n  runtime: {}\n  build: {from: runtime}\n"
             "versions: [{version: '1', tags: ['1']}]\n",
             "pins/images.yaml": "images:\n"
-            f"  tool:1-runtime: {{reference: 127.0.0.1:5000/f/tool:1, digest: '{digest}'}}\n",
+            f"  tool:1-runtime: {{reference: 127.0.0.1:5000/factory-staging/tool, digest: '{digest}'}}\n",
         }
     )
     files = _files(root)
     runtime, build = files["tool/1/runtime/Dockerfile"], files["tool/1/build/Dockerfile"]
     assert f"ARG BASE_IMAGE=factory.invalid/os:trixie@{model.PLACEHOLDER_DIGEST}\n" in runtime
-    assert f"ARG BASE_IMAGE=127.0.0.1:5000/f/tool:1@{digest}\n" in build
+    assert f"ARG BASE_IMAGE=127.0.0.1:5000/factory-staging/tool@{digest}\n" in build
     assert "#   pins/images.yaml\n" in build
 
 

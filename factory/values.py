@@ -1,0 +1,196 @@
+"""The kinds of value a data file may hold, each checked once, at the boundary.
+
+Every string of stacks/*.yaml, pins, factory.yaml and the ignore file has one
+kind (tests/test_schema.py proves that no string rule lacks one). A kind is a
+full-match pattern (cerberus' own `regex` appends `$`, which also matches
+before a final newline), a length limit, and for every kind the refusal of
+each character that Python (`str.splitlines`), the Dockerfile parser or a
+shell may read as a line break or a control character. So nothing a
+definition says can end a Dockerfile instruction or a shell command early,
+however the templates use it; the templates quote what they emit as well.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+# Unicode categories refused in every value: controls (C0, DEL, C1: \v \f \x1c-\x1e
+# \x85 ...), format characters (bidi overrides that make a diff lie to a reviewer,
+# zero-width characters), surrogates, private use, unassigned, and the line and
+# paragraph separators U+2028/U+2029.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+SHOWN_LENGTH = 60  # an error never prints more of a value than this
+# unicodedata has no names for controls; these are the ones people meet.
+_CONTROL_NAMES = {
+    0x00: "NULL",
+    0x09: "TAB",
+    0x0A: "LINE FEED",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x1C: "FILE SEPARATOR",
+    0x1D: "GROUP SEPARATOR",
+    0x1E: "RECORD SEPARATOR",
+    0x7F: "DELETE",
+    0x85: "NEXT LINE",
+}
+
+
+def refused_character(text: str, allow: str = "") -> tuple[int, str] | None:
+    """(position, description) of the first refused character of `text`, or None."""
+    for position, char in enumerate(text):
+        if char in allow:
+            continue
+        if unicodedata.category(char) in REFUSED_CATEGORIES:
+            name = _CONTROL_NAMES.get(ord(char)) or unicodedata.name(char, "CONTROL CHARACTER")
+            return position, f"U+{ord(char):04X} {name}"
+    return None
+
+
+def shown(value: object) -> str:
+    """A value as an error message shows it: repr (control characters escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 5] + "...'" + f" ({len(str(value))} chars)"
+
+
+def _no_dot_segments(value: str) -> str | None:
+    segments = value.split("/")
+    if any(s in (".", "..") for s in segments):
+        return "must not contain '.' or '..' segments (it could reach outside its directory)"
+    return None
+
+
+def _not_root_dir(value: str) -> str | None:
+    return _no_dot_segments(value) or ("must not be / itself" if value.rstrip("/") == "" else None)
+
+
+def _no_terminator(value: str) -> str | None:
+    for number, line in enumerate(value.split("\n"), 1):
+        if line.strip() == HEREDOC_TERMINATOR:
+            return f"line {number} is the heredoc terminator {HEREDOC_TERMINATOR!r} on its own"
+    return None
+
+
+def _not_root(value: str) -> str | None:
+    return "must not be root (the images run as a non-root account)" if value == "root" else None
+
+
+# The heredoc terminator every rendered RUN uses; no script line may equal it.
+HEREDOC_TERMINATOR = "EOT"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of value: what it must look like, how long it may be, what else it must satisfy."""
+
+    name: str
+    expect: str  # completes "expected ...": what a valid value looks like
+    pattern: str | None = None  # full match; None: any text of allowed characters
+    max_length: int = 256
+    multiline: bool = False  # scripts: newlines and tabs allowed, every other control refused
+    check: Callable[[str], str | None] | None = None
+
+    def problem(self, value: str) -> str | None:
+        """Why `value` is not of this kind (one line, value shown short), or None when it is."""
+        bad = refused_character(value, "\n\t" if self.multiline else "")
+        if bad is not None:
+            position, what = bad
+            if self.multiline:
+                return f"a script may hold newlines and tabs but no other control character; {what} at {position}"
+            return f"must be one line of printable text, but has {what} at {position}: got {shown(value)}"
+        if len(value) > self.max_length:
+            return f"is {len(value)} characters long, more than the {self.max_length} allowed"
+        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+            return f"expected {self.expect}, got {shown(value)}"
+        if self.check is not None:
+            message = self.check(value)
+            if message is not None:
+                return message if self.multiline else f"{message}: got {shown(value)}"
+        return None
+
+
+_HOST = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?"
+_REPO = r"[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[0-9a-f]{64}"
+_URL = r"https?://[^\s'\"\\`$;|&<>(){}*?\[\]!#]+"
+_SEGMENT = r"[A-Za-z0-9._+@-]+"
+
+KINDS: Mapping[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("name", "a lower-case name (letters, digits, '-')", r"[a-z0-9][a-z0-9-]{0,62}"),
+        Kind("stem", "a file name such as 'python' or '_shared'", r"_?[a-z0-9][a-z0-9-]{0,62}"),
+        Kind(
+            "package",
+            "a Debian package name, optionally pinned as name=version",
+            r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?",
+            max_length=200,
+        ),
+        Kind("tag", "an image tag ([A-Za-z0-9_.-], at most 128)", _TAG, max_length=128),
+        Kind("tag_suffix", "'' or a suffix such as '-build'", r"(-[A-Za-z0-9_.]+)?", max_length=64),
+        Kind("image", "an image repository name such as 'python' or 'lang/python'", _REPO, max_length=128),
+        Kind(
+            "pinned_image",
+            "an image reference pinned by digest (registry/name[:tag]@sha256:<64 hex>)",
+            rf"{_HOST}(/[a-z0-9._-]+)+(:{_TAG})?@{_DIGEST}",
+        ),
+        Kind("reference", "an image reference (registry/name[:tag])", rf"{_HOST}(/[a-z0-9._-]+)+(:{_TAG})?"),
+        Kind("digest", "sha256:<64 hex>", _DIGEST),
+        Kind("target_id", "a target id such as 'python:3.13-runtime'", rf"[a-z0-9][a-z0-9./_-]*:{_TAG}"),
+        Kind(
+            "abs_path",
+            "an absolute path of [A-Za-z0-9._+@-] segments",
+            rf"/({_SEGMENT}/?)*",
+            check=_no_dot_segments,
+        ),
+        Kind(
+            "dest_path",
+            "an absolute path of [A-Za-z0-9._+@-] segments",
+            rf"/({_SEGMENT}/?)*",
+            check=_not_root_dir,
+        ),
+        Kind(
+            "glob_path",
+            "an absolute path pattern ([A-Za-z0-9._+@-], * and ?)",
+            r"/[A-Za-z0-9._+@*?/-]*",
+            check=_no_dot_segments,
+        ),
+        Kind("url", "an http(s) URL without quotes, spaces, globs or shell characters", _URL, max_length=2000),
+        Kind(
+            "snapshot_url",
+            "an http(s) URL containing {snapshot}, e.g. http://mirror.internal/archive/debian/{snapshot}",
+            r"https?://[^\s'\"\\`$;|&<>(){}*?\[\]!#]+\{snapshot\}[^\s'\"\\`$;|&<>(){}*?\[\]!#]*",
+            max_length=2000,
+        ),
+        Kind("sha256", "a sha256 digest: 64 lower-case hex digits", r"[0-9a-f]{64}"),
+        Kind("version", "a version string such as '3.13' (quote it in YAML)", r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}"),
+        Kind("line", "one line of text", max_length=1000),
+        Kind("script", "a shell script", max_length=64 * 1024, multiline=True, check=_no_terminator),
+        Kind("command_word", "one word of a command", max_length=1000),
+        Kind("env_name", "an environment variable name", r"[A-Za-z_][A-Za-z0-9_]*", max_length=128),
+        Kind("env_value", "one line of text", max_length=4096),
+        Kind("label_key", "a reverse-DNS label key", r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", max_length=128),
+        Kind("mode", "an octal file mode such as '0755' (quoted)", r"0[0-7]{3}"),
+        Kind("snapshot", "a snapshot timestamp such as 20251120T000000Z", r"[0-9]{8}T[0-9]{6}Z"),
+        Kind("timezone", "a tz database name such as UTC", r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", max_length=64),
+        Kind("account", "a POSIX account name (not root)", r"[a-z_][a-z0-9_-]{0,30}", check=_not_root),
+        Kind(
+            "endpoint",
+            "an engine endpoint: unix:///path, tcp://host:port, ssh://user@host or kubernetes://namespace",
+            r"(unix:///[A-Za-z0-9._/-]+|tcp://[A-Za-z0-9.-]+:[0-9]+|ssh://([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:[0-9]+)?"
+            r"|kubernetes://[a-z0-9.-]+)",
+        ),
+        Kind("registry", "a registry host[:port] such as 127.0.0.1:5000", r"[A-Za-z0-9.-]+(:[0-9]+)?"),
+        Kind("repo_path", "a repository path such as 'factory'", _REPO, max_length=128),
+        Kind("repo_glob", "a repository pattern such as 'registry.example/base/*'", r"[A-Za-z0-9._:/*?-]+"),
+        Kind("file_path", "a file path", r"[A-Za-z0-9._/~+-]+", max_length=1024),
+        Kind("frontend", "a frontend image", rf"[a-z0-9./_-]+(:{_TAG})?(@{_DIGEST})?"),
+        Kind("finding_code", "a finding code such as FB041, DL3008, SC2086 or DS-0026", r"[A-Z]{2,}-?[0-9]{3,5}"),
+        Kind("path_glob", "a path pattern", max_length=1024),
+    )
+}
