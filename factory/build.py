@@ -17,17 +17,18 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from factory import __version__, buildx, model
 from factory import record as records
+from factory.docker import Docker
 from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
+from factory.process import Runner
 from factory.project import Project
 from factory.registry import Registry, split
 from factory.site import Builder, Site
@@ -67,71 +68,6 @@ class Step:
     @property
     def is_os(self) -> bool:
         return self.target.is_os
-
-
-@dataclass
-class DockerCLI:
-    """Runs the docker CLI of the factory engine with its environment."""
-
-    binary: str
-    env: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def discover(cls, node: str | None = None) -> DockerCLI:
-        """The CLI of the engine `factory engine up` set up ($FACTORY_DOCKER overrides the binary)."""
-        from factory.engine.layout import Layout
-        from factory.engine.manager import client_env
-
-        layout = Layout.from_env(os.environ)
-        env = client_env(layout, node)
-        wrapper = layout.prefix / "bin" / "docker"
-        binary = os.environ.get("FACTORY_DOCKER") or (str(wrapper) if wrapper.exists() else shutil.which("docker"))
-        if not binary:
-            raise EnvironmentProblem("no docker CLI: run `factory engine up` first")
-        return cls(binary, env)
-
-    def run(self, args: list[str], *, log: Path, timeout: float | None = None, unset: tuple[str, ...] = ()) -> int:
-        """Run `args` (args[0] is the binary) with its output appended to `log`; return the exit code.
-
-        `unset` drops variables for this call, e.g. the default builder when a
-        `--context` names another engine (buildx refuses the mix).
-        """
-        env = {k: v for k, v in self.env.items() if k not in unset}
-        with log.open("ab") as out:
-            out.write(("$ " + " ".join(args) + "\n").encode())
-            out.flush()
-            return subprocess.run(
-                args,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=False,
-                timeout=timeout,
-            ).returncode
-
-    def capture(self, args: list[str], *, timeout: float | None = None) -> tuple[int, str]:
-        """(exit code, stdout + stderr) of `args`; a timeout is exit 124 with a message."""
-        try:
-            result = subprocess.run(
-                args,
-                env=dict(self.env),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return 124, f"timed out after {timeout}s"
-        return result.returncode, result.stdout + result.stderr
-
-    def output(self, args: list[str]) -> str:
-        """Output of `args`; a failure is an EnvironmentProblem naming the command."""
-        code, out = self.capture(args)
-        if code != 0:
-            raise EnvironmentProblem(f"{' '.join(args[:4])} failed: {out.strip()}")
-        return out
 
 
 def plan(
@@ -179,7 +115,7 @@ class BuildRun:
         self,
         project: Project,
         site: Site,
-        docker: DockerCLI,
+        docker: Docker,
         *,
         prepare_os: PrepareContext,
         progress: Progress = lambda _: None,
@@ -226,12 +162,12 @@ class BuildRun:
                     if step.base_id and base is None:
                         self._skip(results[step.id], f"base {step.base_id} is not part of this run")
                         pending.remove(step)
-                    elif base is not None and base.status in ("failed", "skipped"):
+                    elif base is not None and base.status in (records.Status.FAILED, records.Status.SKIPPED):
                         self._skip(results[step.id], f"base {base.id} {base.status}")
                         pending.remove(step)
-                    elif base is None or base.status == "built":
+                    elif base is None or base.status == records.Status.BUILT:
                         pending.remove(step)
-                        results[step.id].status = "building"
+                        results[step.id].status = records.Status.BUILDING
                         work = copy.deepcopy(results[step.id])
                         running[pool.submit(self._build, step, work, base)] = (step, work)
                 if not running:
@@ -244,7 +180,7 @@ class BuildRun:
                         results[step.id] = future.result()
                     else:  # the worker has stopped: its partial result (log, builders) is kept
                         result = results[step.id] = work
-                        result.status = "failed"
+                        result.status = records.Status.FAILED
                         result.reason = exc.show() if isinstance(exc, FactoryError) else repr(exc)
                         self.progress(f"{step.id}: FAILED: {result.reason}")
                     record.targets = list(results.values())
@@ -256,7 +192,7 @@ class BuildRun:
         return record
 
     def _skip(self, result: records.TargetResult, reason: str) -> None:
-        result.status, result.reason = "skipped", reason
+        result.status, result.reason = records.Status.SKIPPED, reason
         self.progress(f"{result.id}: skipped ({reason})")
 
     # -- one target -------------------------------------------------------------
@@ -321,11 +257,11 @@ class BuildRun:
             result.builders[platform] = node.endpoint
         if native:
             merge = buildx.imagetools_create(reference, sources, docker=self.docker.binary)
-            if self.docker.run(merge, log=log) != 0:
+            if self.docker.logged(merge, log=log) != 0:
                 raise BuildFailed(f"manifest merge into {reference} failed (log: {log})")
         self._record_pushed(result, reference, log)
         result.duration_s = round(time.monotonic() - start, 2)
-        result.status = "built"
+        result.status = records.Status.BUILT
         cached = f"{result.cached_steps}/{result.steps} steps cached"
         self.progress(f"{step.id}: built in {_human(result.duration_s)} ({cached}) {result.digest}")
         return result
@@ -381,7 +317,7 @@ class BuildRun:
         )
         unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
         with _Heartbeat(step.id, log, self.progress):
-            code = self.docker.run(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
+            code = self.docker.logged(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
         if code != 0:
             raise BuildFailed(
                 f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
@@ -396,9 +332,9 @@ class BuildRun:
                 return name
             if current is not None:  # the node moved: drop the stale builder first
                 remove = ["context", "rm", "--force", name] if node.driver == "docker" else ["buildx", "rm", name]
-                self.docker.run([self.docker.binary, *remove], log=log)
+                self.docker.logged(self.docker.argv(*remove), log=log)
             for args in builder_commands(node, name, self.docker.binary):
-                if self.docker.run(args, log=log) != 0:
+                if self.docker.logged(args, log=log) != 0:
                     raise EnvironmentProblem(f"cannot set up builder {name} for {node.endpoint} (log: {log})")
             return name
 
@@ -409,7 +345,7 @@ class BuildRun:
         else:
             args = ["buildx", "inspect", name]
         try:
-            out = self.docker.output([self.docker.binary, *args])
+            out = self.docker.output(*args)
         except EnvironmentProblem:
             return None
         if node.driver == "docker":
@@ -501,11 +437,9 @@ def _vcs(root: Path) -> tuple[str, int]:
     """(HEAD commit, its commit time) — stable inputs for labels, so rebuilds stay reproducible."""
     epoch_env = os.environ.get("SOURCE_DATE_EPOCH")
     try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "log", "-1", "--format=%H %ct"], capture_output=True, text=True, check=True
-        ).stdout.split()
+        out = Runner().run(["git", "-C", str(root), "log", "-1", "--format=%H %ct"], timeout=30).stdout.split()
         ref, epoch = out[0], int(out[1])
-    except (subprocess.CalledProcessError, FileNotFoundError, IndexError, ValueError):
+    except (FactoryError, IndexError, ValueError):
         ref, epoch = "unknown", 0
     return ref, int(epoch_env) if epoch_env and epoch_env.isdigit() else epoch
 

@@ -8,14 +8,13 @@ so one broken file never hides the problems of another.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory import model, references, targets
+from factory import model, pins, targets
 from factory.errors import DefinitionError, Problem
 from factory.schema import validate
 from factory.suggest import did_you_mean
@@ -23,7 +22,7 @@ from factory.yamlmarks import Marked, Path_, format_path, load_file
 
 OS_FILE = "os"
 DEFAULTS_FILE = "_defaults"
-PINS_FILE = "pins/images.yaml"
+PINS_FILE = pins.PINS_FILE
 _STEM = re.compile(r"_?[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -142,26 +141,14 @@ class _Loader:
         if path.is_symlink():
             self.problems.append(Problem(PINS_FILE, None, "", "must be a regular file (no symlinks)"))
             return {}
-        marked = self._load(path, "pins")
-        if marked is None:
+        try:
+            marked = load_file(path, PINS_FILE)
+        except DefinitionError as exc:
+            self.problems.extend(exc.problems)
             return {}
-        images = marked.data.get("images") or {}
-        pins = {key: model.Pin(v["reference"], v["digest"]) for key, v in images.items()}
-        if self.pin_repositories:
-            for key, pin in pins.items():
-                repository = references.parse(pin.reference).repository
-                if not any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.pin_repositories):
-                    allowed = ", ".join(self.pin_repositories)
-                    self.problems.append(
-                        Problem(
-                            PINS_FILE,
-                            marked.line(("images", key, "reference")),
-                            f"images.{key}.reference",
-                            f"{repository} is not one of the factory's repositories ({allowed});"
-                            " factory.yaml pins.allow can add others",
-                        )
-                    )
-        return pins
+        found, problems = pins.parse(marked, self.pin_repositories)
+        self.problems.extend(problems)
+        return found
 
     # -- the OS ----------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from factory import __version__
+from factory.docker import Docker
 from factory.errors import DefinitionError, EnvironmentProblem, ExitCode, FactoryError
 from factory.project import Project
 
@@ -633,7 +634,7 @@ def build(
     run = building.BuildRun(
         project,
         site_config,
-        building.DockerCLI.discover(),
+        Docker.discover(),
         prepare_os=boot.prepare_context,
         progress=say,
         no_cache=no_cache,
@@ -680,7 +681,6 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     Checks: the architecture inside matches the platform, the user is the
     numeric non-root account, PID 1 is tini, and the stack's verify commands pass.
     """
-    from factory import build as building
     from factory import record as records
     from factory import verify as verifying
 
@@ -695,7 +695,7 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
             f"{', '.join(unknown)} not in the record {path} (it has: {', '.join(sorted(built))})", param_hint="TARGETS"
         )
     selection = set(targets) if targets else None
-    verifier = verifying.Verifier(building.DockerCLI.discover(), cat, progress=_say(output))
+    verifier = verifying.Verifier(Docker.discover(), cat, progress=_say(output))
     results = verifier.verify(record, selection)
     suffix = "" if selection is None else "-" + "-".join(sorted(t.replace(":", "_") for t in selection))[:80]
     out_path = path.parent / (record.run_id if path.name == "latest.json" else "") / f"verify{suffix}.json"
@@ -738,8 +738,7 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
 
     project = _project(ctx)
     path = _record_path(ctx, record_path)
-    written, changed = pins.write(project.root, records.read(path))
-    project.load()  # the pins file must still validate
+    written, changed = pins.write(project.root, records.read(path), project.pin_repositories())
     if output == "json":
         click.echo(json.dumps({"ok": True, "file": str(written), "changed": changed}, indent=2))
     else:

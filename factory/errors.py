@@ -88,7 +88,7 @@ class CommandFailed(EnvironmentProblem):
         self.argv = tuple(argv)
         self.returncode = returncode
         self.output = output
-        message = f"`{shlex.join(self.argv)}` failed with exit code {returncode}"
+        message = f"`{shlex.join(self.argv)}` failed with exit code {returncode}"  # argv comes redacted
         if hint:
             message += f": {hint}"
         tail = output.strip().splitlines()[-OUTPUT_TAIL_LINES:]

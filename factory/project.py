@@ -43,9 +43,12 @@ class Project:
             raise DefinitionError([Problem(str(self.root), None, "", "no stacks/ directory in this project")])
         if not self.templates.is_dir():
             raise DefinitionError([Problem(str(self.templates), None, "", "no templates/ directory")])
+        return catalogue.load(self.root, render.available_templates(self.templates), self.pin_repositories())
+
+    def pin_repositories(self) -> tuple[str, ...]:
+        """What pins may name: the factory's staging and publish repositories, and factory.yaml pins.allow."""
         from factory import site
 
-        registry = site.load(self.root).registry
-        own = (f"{registry.repository(image='*', staging=True)}", f"{registry.repository(image='*')}")
-        allowed = (*own, *site.load(self.root).pins_allowed)
-        return catalogue.load(self.root, render.available_templates(self.templates), allowed)
+        config = site.load(self.root)
+        registry = config.registry
+        return (registry.repository("*", staging=True), registry.repository("*"), *config.pins_allowed)

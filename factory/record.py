@@ -1,22 +1,42 @@
-"""The build record: what a run built, from what, how long it took, and where it went.
+"""The build record: what a run built, from what, how it went, and what each later stage decided.
 
 One JSON document per run under .factory/builds/<run-id>/record.json (and a
-copy at .factory/builds/latest.json). Later stages (verify, scan, sign,
-promote, the rebuild plan) read it instead of asking the engine again.
+copy at .factory/builds/latest.json). Later stages (verify now; scan, sign,
+publish and the rebuild plan next) read it instead of asking the engine again
+and write their verdict per target and platform back into it.
+
+Reading is strict: every field is checked for its type, a record written by
+a newer factory (higher `schema`) is refused with a message saying so, and a
+truncated or foreign file is a clear error, never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import enum
 import json
 import os
 import tempfile
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from factory.errors import EnvironmentProblem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-stage verdicts per platform; status is one of Status
+
+
+class Status(enum.StrEnum):
+    """Where a target of a run stands."""
+
+    PENDING = "pending"
+    BUILDING = "building"
+    BUILT = "built"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass
@@ -27,8 +47,18 @@ class PlatformResult:
 
 
 @dataclass
+class Verdict:
+    """What one stage decided about one platform of a target."""
+
+    passed: bool
+    summary: str  # one line: "7 checks passed", "failed: tini is PID 1"
+    at: str  # when (UTC, RFC 3339)
+    report: str | None = None  # the detailed report file
+
+
+@dataclass
 class TargetResult:
-    """One target's outcome; `status` is built, failed or skipped."""
+    """One target's outcome in a run."""
 
     id: str
     stack: str
@@ -38,7 +68,7 @@ class TargetResult:
     dockerfile_sha256: str
     platforms: list[str]
     tags: list[str]
-    status: str = "pending"
+    status: Status = Status.PENDING
     reason: str | None = None
     base_id: str | None = None
     base_reference: str | None = None
@@ -51,6 +81,7 @@ class TargetResult:
     cached_steps: int = 0
     log: str | None = None
     builders: dict[str, str] = field(default_factory=dict)  # platform -> builder
+    verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # stage -> platform -> verdict
 
     @property
     def repository(self) -> str | None:
@@ -63,6 +94,11 @@ class TargetResult:
         if self.reference is None or self.digest is None:
             return None
         return f"{self.reference}@{self.digest}"
+
+    def passed(self, stage: str) -> bool:
+        """True when `stage` passed on every platform of this target."""
+        verdicts = self.verdicts.get(stage, {})
+        return bool(self.platforms) and all(p in verdicts and verdicts[p].passed for p in self.platforms)
 
 
 @dataclass
@@ -86,19 +122,38 @@ class BuildRecord:
 
     @property
     def failed(self) -> list[TargetResult]:
-        return [t for t in self.targets if t.status != "built"]
+        return [t for t in self.targets if t.status != Status.BUILT]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BuildRecord:
-        targets = []
-        for raw in data.get("targets", []):
-            images = {p: PlatformResult(**v) for p, v in raw.pop("images", {}).items()}
-            targets.append(TargetResult(**raw, images=images))
-        fields = {k: v for k, v in data.items() if k != "targets"}
-        return cls(**fields, targets=targets)
+    def from_json(cls, data: Any) -> BuildRecord:
+        """A record from parsed JSON; RecordError names the first field that is missing or of a wrong type."""
+        if not isinstance(data, dict):
+            raise RecordError("not a JSON object")
+        schema = data.get("schema", 1)
+        if not isinstance(schema, int) or isinstance(schema, bool):
+            raise RecordError(f"schema: expected an integer, got {schema!r}")
+        if schema > SCHEMA_VERSION:
+            raise RecordError(
+                f"written by a newer factory (record schema {schema}; this factory reads up to {SCHEMA_VERSION}):"
+                " upgrade the factory"
+            )
+        if schema < 2:  # schema 1 had no verdicts; its fields are a subset
+            data = {**data, "schema": SCHEMA_VERSION}
+        built = _typed(cls, data, "")
+        assert isinstance(built, BuildRecord)
+        return built
+
+
+class RecordError(ValueError):
+    """A record file that this factory cannot read, and why."""
+
+
+def now() -> str:
+    """The current time as records write it (UTC, seconds)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write(record: BuildRecord, directory: Path, *, latest: bool = True) -> Path:
@@ -117,13 +172,19 @@ def write(record: BuildRecord, directory: Path, *, latest: bool = True) -> Path:
 
 
 def read(path: Path) -> BuildRecord:
-    """Read a record; a missing, truncated or foreign file is a clear error, not a traceback."""
+    """Read a record; a missing, truncated, foreign or newer file is a clear error, not a traceback."""
     try:
-        return BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise EnvironmentProblem(f"{path}: no build record here: run `factory build` first") from exc
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise EnvironmentProblem(f"{path}: not a build record of this factory ({exc})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvironmentProblem(f"{path}: cannot read: {exc}") from exc
+    try:
+        return BuildRecord.from_json(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise EnvironmentProblem(f"{path}: not a build record of this factory (not JSON: {exc.msg})") from exc
+    except RecordError as exc:
+        raise EnvironmentProblem(f"{path}: not a build record this factory can read: {exc}") from exc
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -137,3 +198,73 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+# -- strict reading ------------------------------------------------------------------------
+
+
+def _typed(kind: Any, value: Any, where: str) -> Any:
+    """`value` checked against the annotation `kind` (dataclasses, enums, unions, lists, dicts)."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(kind):
+            try:
+                return _typed(option, value, where)
+            except RecordError as exc:
+                errors.append(str(exc))
+        raise RecordError(errors[0])
+    if kind is type(None):
+        if value is not None:
+            raise RecordError(f"{where or 'record'}: expected null, got {_short(value)}")
+        return None
+    if dataclasses.is_dataclass(kind):
+        return _dataclass(kind, value, where)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError as exc:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise RecordError(f"{where}: expected one of {allowed}, got {_short(value)}") from exc
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list, got {_short(value)}")
+        (item,) = typing.get_args(kind)
+        return [_typed(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {_short(value)}")
+        _, item = typing.get_args(kind)
+        return {str(k): _typed(item, v, f"{where}.{k}") for k, v in value.items()}
+    expected = _SCALARS[kind]
+    if not isinstance(value, expected) or (kind is not bool and isinstance(value, bool)):
+        raise RecordError(f"{where}: expected {kind.__name__}, got {_short(value)}")
+    if kind is float and isinstance(value, int):
+        return float(value)
+    return value
+
+
+_SCALARS: dict[Any, type | tuple[type, ...]] = {str: str, int: int, float: (int, float), bool: bool}
+
+
+def _dataclass(kind: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise RecordError(f"{where or 'record'}: expected an object, got {_short(value)}")
+    hints = typing.get_type_hints(kind)
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise RecordError(f"{where or 'record'}: unknown field {unknown[0]!r}")
+    given = {}
+    for item in dataclasses.fields(kind):
+        if item.name not in value:
+            if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+                raise RecordError(f"{where + '.' if where else ''}{item.name}: required field is missing")
+            continue
+        given[item.name] = _typed(hints[item.name], value[item.name], f"{where + '.' if where else ''}{item.name}")
+    return kind(**given)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:55] + "..."

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from factory import model
 from factory import record as records
-from factory.build import DockerCLI
+from factory.docker import ContainerSpec, Docker, RunOutcome
 from factory.errors import VerifyFailed
 
 Progress = Callable[[str], None]
@@ -87,9 +87,9 @@ def judge_identity(output: str, arch: str, user: model.User) -> list[Check]:
 
 
 class Verifier:
-    """Runs the checks for every built target of a record."""
+    """Runs the checks for every built target of a record, through the engine's docker API."""
 
-    def __init__(self, docker: DockerCLI, catalogue: model.Catalogue, progress: Progress = lambda _: None) -> None:
+    def __init__(self, docker: Docker, catalogue: model.Catalogue, progress: Progress = lambda _: None) -> None:
         self.docker = docker
         self.catalogue = catalogue
         self.progress = progress
@@ -99,7 +99,7 @@ class Verifier:
         results: list[ImageVerification] = []
         os_pin = next((t.base_pin for t in record.targets if t.id == self.catalogue.os.id and t.base_pin), None)
         for target in record.targets:
-            if target.status != "built" or (selection is not None and target.id not in selection):
+            if target.status != records.Status.BUILT or (selection is not None and target.id not in selection):
                 continue
             for platform in target.platforms:
                 results.append(self._one(target, platform, os_pin))
@@ -114,94 +114,74 @@ class Verifier:
         if os_pin is None:
             raise VerifyFailed("the record has no OS base image: verify needs it for the busybox toolbox")
         volume = self._toolbox(platform, os_pin)
-        code, out = self._run(
-            [
-                "run",
-                "--rm",
-                "--platform",
-                platform,
-                "--volume",
-                f"{volume}:{TOOLBOX_MOUNT}:ro",
+        self.docker.pull(reference, platform)
+        identity = self._run(
+            ContainerSpec(
                 reference,
-                f"{TOOLBOX_MOUNT}/busybox",
-                "sh",
-                "-c",
-                identity_script(),
-            ]
-        )
-        if code != 0:
-            result.checks.append(Check("identity", False, f"exit {code}: {out.strip()[-400:]}"))
-        else:
-            result.checks.extend(judge_identity(out, arch, self.catalogue.os.user))
-        for command in self._verify_commands(target.id):
-            argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-            code, out = self._run(["run", "--rm", "--platform", platform, reference, *argv])
-            shown = command if isinstance(command, str) else shlex.join(command)
-            result.checks.append(
-                Check(f"verify: {shown}", code == 0, out.strip()[-400:] if code else out.strip()[:200])
+                [f"{TOOLBOX_MOUNT}/busybox", "sh", "-c", identity_script()],
+                platform,
+                volumes={volume: f"{TOOLBOX_MOUNT}:ro"},
             )
+        )
+        if identity.exit_code != 0:
+            result.checks.append(Check("identity", False, _failure(identity)))
+        else:
+            result.checks.extend(judge_identity(identity.output, arch, self.catalogue.os.user))
+        for command in self.catalogue.target(target.id).verify:
+            argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+            outcome = self._run(ContainerSpec(reference, argv, platform))
+            shown = command if isinstance(command, str) else shlex.join(command)
+            passed = outcome.exit_code == 0
+            detail = outcome.output.strip()[:200] if passed else _failure(outcome)
+            result.checks.append(Check(f"verify: {shown}", passed, detail))
         result.duration_s = round(time.monotonic() - start, 2)
         failed = [c.name for c in result.checks if not c.passed]
         state = "ok" if not failed else "FAILED: " + ", ".join(failed)
         self.progress(f"{target.id} {platform}: {len(result.checks)} checks {state} ({result.duration_s:.1f}s)")
         return result
 
-    def _verify_commands(self, target_id: str) -> tuple[str | tuple[str, ...], ...]:
-        if target_id == self.catalogue.os.id:
-            return ("tini --version", 'test -w "$HOME"')
-        return self.catalogue.target(target_id).verify
-
     def _toolbox(self, platform: str, os_pin: str) -> str:
         """A volume holding a static busybox for `platform`, made once from the OS base image."""
         if platform in self._toolboxes:
             return self._toolboxes[platform]
         volume = f"factory-verify-{self.catalogue.os.release}-{platform.split('/')[1]}"
-        code, _ = self._run(
-            [
-                "run",
-                "--rm",
-                "--platform",
-                platform,
-                "--volume",
-                f"{volume}:/out",
-                "--entrypoint",
-                "/bin/test",
-                os_pin,
-                "-x",
-                "/out/busybox",
-            ]
+        self.docker.pull(os_pin, platform)
+        probe = self._run(
+            ContainerSpec(
+                os_pin, ["-x", "/out/busybox"], platform, entrypoint=["/bin/test"], volumes={volume: "/out:rw"}
+            )
         )
-        if code != 0:
+        if probe.exit_code != 0:
             self.progress(f"toolbox {platform}: fetching busybox-static into volume {volume}")
             script = (
                 "set -eu; cd /tmp; apt-get update -qq; apt-get download busybox-static >/dev/null; "
                 "dpkg -x busybox-static_*.deb x; for p in x/usr/bin/busybox x/bin/busybox; do "
                 "if [ -f $p ]; then cp $p /out/busybox; fi; done; chmod 0755 /out/busybox; /out/busybox true"
             )
-            code, out = self._run(
-                [
-                    "run",
-                    "--rm",
-                    "--platform",
-                    platform,
-                    "--user",
-                    "0:0",
-                    "--volume",
-                    f"{volume}:/out",
-                    "--entrypoint",
-                    "/bin/sh",
+            made = self._run(
+                ContainerSpec(
                     os_pin,
-                    "-c",
-                    script,
-                ]
+                    ["-c", script],
+                    platform,
+                    entrypoint=["/bin/sh"],
+                    user="0:0",
+                    volumes={volume: "/out:rw"},
+                    network="bridge",
+                )
             )
-            if code != 0:
-                raise VerifyFailed(f"cannot prepare the verify toolbox for {platform}: {out.strip()[-400:]}")
+            if made.exit_code != 0:
+                raise VerifyFailed(f"cannot prepare the verify toolbox for {platform}: {_failure(made)}")
         self._toolboxes[platform] = volume
         return volume
 
-    def _run(self, args: list[str]) -> tuple[int, str]:
-        return self.docker.capture([self.docker.binary, *args], timeout=COMMAND_TIMEOUT)
+    def _run(self, spec: ContainerSpec) -> RunOutcome:
+        return self.docker.run(spec, timeout=COMMAND_TIMEOUT)
+
+
+def _failure(outcome: RunOutcome) -> str:
+    """A failed check's detail: how it ended and the tail of its output."""
+    how = f"timed out after {COMMAND_TIMEOUT} s" if outcome.timed_out else f"exit {outcome.exit_code}"
+    return f"{how}: {outcome.output.strip()[-400:]}"
 
 
 def write(results: list[ImageVerification], path: Path) -> None:

@@ -1,11 +1,11 @@
-"""A fake command runner for the engine's unit tests: records every argv, answers from rules."""
+"""A fake process runner for unit tests: records every argv, answers from rules."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from factory.engine.commands import Commands, Result
+from factory.process import Result, Runner
 from factory.errors import CommandFailed
 
 # A rule answers the first command whose argv contains all of `words`: with one
@@ -18,7 +18,7 @@ def ok(stdout: str = "", stderr: str = "", returncode: int = 0) -> Result:
     return Result((), returncode, stdout, stderr)
 
 
-class FakeCommands(Commands):
+class FakeRunner(Runner):
     def __init__(self, rules: Sequence[tuple[Sequence[str], Answer]] = ()) -> None:
         self.rules = list(rules)
         self.calls: list[tuple[str, ...]] = []
@@ -31,7 +31,10 @@ class FakeCommands(Commands):
         check: bool = True,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        unset: Sequence[str] = (),
         timeout: float | None = 600,
+        stdin: str | None = None,
+        log: Path | None = None,
         hint: str = "",
     ) -> Result:
         call = tuple(argv)

@@ -8,7 +8,7 @@ from factory.engine import binfmt
 from factory.engine.binfmt import Action, BinfmtMisc, Entry, Rule
 from factory.errors import EnvironmentProblem
 from tests.conftest import FIXTURES
-from tests.fakes import FakeCommands, ok
+from tests.fakes import FakeRunner, ok
 
 ENGINE = FIXTURES / "engine"
 AARCH64_MAGIC = r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
@@ -78,7 +78,7 @@ def test_decision(entry: Entry | None, action: Action) -> None:
 
 def test_register_and_unregister_write_the_kernel_files(tmp_path: Path) -> None:
     (tmp_path / "register").write_text("")
-    misc = BinfmtMisc(tmp_path, FakeCommands())
+    misc = BinfmtMisc(tmp_path, FakeRunner())
     assert misc.mounted and misc.entry() is None
     misc.register(RULE)
     assert (tmp_path / "register").read_text() == RULE.line()
@@ -88,13 +88,13 @@ def test_register_and_unregister_write_the_kernel_files(tmp_path: Path) -> None:
 
 
 def test_mounts_binfmt_misc_when_needed(tmp_path: Path) -> None:
-    commands = FakeCommands()
+    commands = FakeRunner()
     assert BinfmtMisc(tmp_path, commands).ensure_mounted()
     assert commands.calls == [("mount", "-t", "binfmt_misc", "binfmt_misc", str(tmp_path))]
 
 
 def test_unmountable_binfmt_misc_is_an_environment_problem(tmp_path: Path) -> None:
-    commands = FakeCommands([(["mount"], ok(stderr="mount: permission denied", returncode=32))])
+    commands = FakeRunner([(["mount"], ok(stderr="mount: permission denied", returncode=32))])
     with pytest.raises(EnvironmentProblem, match=r"cannot be mounted \(mount: permission denied\)") as info:
         BinfmtMisc(tmp_path, commands).ensure_mounted()
     assert info.value.exit_code == 5

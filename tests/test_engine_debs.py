@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from factory.engine import debs
-from factory.engine.commands import Result
+from factory.process import Result
 from factory.errors import EnvironmentProblem
-from tests.fakes import FakeCommands, ok
+from tests.fakes import FakeRunner, ok
 
 SOURCES = (
     "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
@@ -27,7 +27,7 @@ def etc_apt(tmp_path: Path) -> Path:
     return etc
 
 
-def private_apt(tmp_path: Path, commands: FakeCommands, **kwargs: object) -> debs.PrivateApt:
+def private_apt(tmp_path: Path, commands: FakeRunner, **kwargs: object) -> debs.PrivateApt:
     return debs.PrivateApt(
         tmp_path / "apt-trixie",
         "trixie",
@@ -40,7 +40,7 @@ def private_apt(tmp_path: Path, commands: FakeCommands, **kwargs: object) -> deb
 
 
 def test_trixie_sources_from_the_machines_own_mirrors(tmp_path: Path) -> None:
-    assert private_apt(tmp_path, FakeCommands()).sources() == (
+    assert private_apt(tmp_path, FakeRunner()).sources() == (
         "Types: deb\nURIs: http://mirror.test/debian\nSuites: trixie trixie-updates\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
         "Types: deb\nURIs: http://mirror.test/debian-security\nSuites: trixie-security\nComponents: main\n"
@@ -49,7 +49,7 @@ def test_trixie_sources_from_the_machines_own_mirrors(tmp_path: Path) -> None:
 
 
 def test_sources_with_an_explicit_mirror_and_a_fetched_keyring(tmp_path: Path) -> None:
-    apt = private_apt(tmp_path, FakeCommands(), mirror="http://override.test/debian")
+    apt = private_apt(tmp_path, FakeRunner(), mirror="http://override.test/debian")
     apt.root.mkdir()
     apt.own_keyring.write_text("key")
     assert apt.sources() == (
@@ -59,7 +59,7 @@ def test_sources_with_an_explicit_mirror_and_a_fetched_keyring(tmp_path: Path) -
 
 
 def test_private_apt_keeps_all_state_in_its_own_directory(tmp_path: Path) -> None:
-    apt = private_apt(tmp_path, FakeCommands())
+    apt = private_apt(tmp_path, FakeRunner())
     argv = apt.argv("update")
     root = apt.root
     for option in (
@@ -92,7 +92,7 @@ def test_untrusted_suite_fetches_the_archive_keyring_from_the_system_suites(tmp_
         target.write_text("newer keyring")
         return ok()
 
-    commands = FakeCommands(
+    commands = FakeRunner(
         [
             (["update"], [ok(stderr="W: GPG error: trixie InRelease: NO_PUBKEY 762F67A0B2C39DE4\n"), ok()]),
             (["download", "debian-archive-keyring"], fake_deb("debian-archive-keyring_2025.1_all.deb")),
@@ -112,7 +112,7 @@ def test_untrusted_suite_fetches_the_archive_keyring_from_the_system_suites(tmp_
 
 
 def test_a_suite_that_stays_untrusted_is_an_error(tmp_path: Path) -> None:
-    commands = FakeCommands(
+    commands = FakeRunner(
         [
             (["update"], ok(stderr="E: The repository is not signed.\n")),
             (["download", "debian-archive-keyring"], fake_deb("k_1_all.deb")),
@@ -134,7 +134,7 @@ def test_download_stores_into_the_cache_dropping_older_versions(tmp_path: Path) 
     cache.directory.mkdir()
     (cache.directory / "containerd_1.7.20_amd64.deb").write_bytes(b"old")
     (cache.directory / "containerd_1.7.20_arm64.deb").write_bytes(b"other arch")
-    commands = FakeCommands([(["download", "containerd"], fake_deb("containerd_1.7.24_amd64.deb"))])
+    commands = FakeRunner([(["download", "containerd"], fake_deb("containerd_1.7.24_amd64.deb"))])
     stored = private_apt(tmp_path, commands).download(["containerd"], cache)
     assert stored == [cache.directory / "containerd_1.7.24_amd64.deb"]
     assert sorted(p.name for p in cache.directory.iterdir()) == [
@@ -150,7 +150,7 @@ def test_download_stores_into_the_cache_dropping_older_versions(tmp_path: Path) 
 
 def test_registry_deb_from_the_system_updates_lists_on_a_fresh_machine(tmp_path: Path) -> None:
     cache = debs.DebCache(tmp_path / "debs", "amd64")
-    commands = FakeCommands(
+    commands = FakeRunner(
         [
             (["download"], [ok(stderr="E: Can't select candidate", returncode=100), ok()]),
         ]
@@ -162,7 +162,7 @@ def test_registry_deb_from_the_system_updates_lists_on_a_fresh_machine(tmp_path:
 
 
 def test_install_only_updates_lists_when_apt_does_not_know_the_packages(tmp_path: Path) -> None:
-    commands = FakeCommands([(["apt-cache"], ok(returncode=100))])
+    commands = FakeRunner([(["apt-cache"], ok(returncode=100))])
     debs.install(commands, ["runc", "tini"], tmp_path / "apt.log")
     assert [c[:2] for c in commands.calls] == [("apt-cache", "show"), ("apt-get", "-q"), ("apt-get", "-q")]
     assert commands.calls[-1] == (
@@ -176,13 +176,13 @@ def test_install_only_updates_lists_when_apt_does_not_know_the_packages(tmp_path
         "runc",
         "tini",
     )
-    known = FakeCommands()
+    known = FakeRunner()
     debs.install(known, ["runc"], tmp_path / "apt.log")
     assert not known.called("update")
 
 
 def test_failed_install_names_the_log(tmp_path: Path) -> None:
-    commands = FakeCommands([(["install"], ok(stdout="E: Unable to locate package nope\n", returncode=100))])
+    commands = FakeRunner([(["install"], ok(stdout="E: Unable to locate package nope\n", returncode=100))])
     with pytest.raises(
         EnvironmentProblem, match=r"-y .* install nope` failed with exit code 100: whole output in .*apt.log\nE: Unable"
     ):
@@ -190,7 +190,7 @@ def test_failed_install_names_the_log(tmp_path: Path) -> None:
 
 
 def test_missing_packages() -> None:
-    commands = FakeCommands(
+    commands = FakeRunner(
         [(["dpkg-query"], ok(stdout="runc installed\ntini config-files\n", stderr="no packages found matching x"))]
     )
     assert debs.missing_packages(commands, ["runc", "tini", "x"]) == ["tini", "x"]
@@ -200,7 +200,7 @@ def test_unpack_only_when_the_set_changed(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     wanted = [tmp_path / "b_2_amd64.deb", tmp_path / "a_1_amd64.deb"]
     assert not debs.unpacked(prefix, wanted)
-    commands = FakeCommands()
+    commands = FakeRunner()
     debs.unpack(commands, prefix, wanted)
     assert commands.calls == [("dpkg", "-x", str(w), str(prefix)) for w in wanted]
     # The prototype's stamp: sorted basenames, one a line.
@@ -216,7 +216,7 @@ def test_private_sources_use_the_given_release_not_this_machines(
     monkeypatch.setattr("factory.aptsources.host_codename", lambda *_: "trixie")
     assert (
         "URIs: http://mirror.test/debian\nSuites: trixie trixie-updates\n"
-        in private_apt(tmp_path, FakeCommands()).sources()
+        in private_apt(tmp_path, FakeRunner()).sources()
     )
 
 
@@ -229,7 +229,7 @@ def test_install_with_no_start_denies_service_starts_only_while_it_runs(tmp_path
         assert policy.stat().st_mode & 0o111
         return ok()
 
-    debs.install(FakeCommands([(["install"], apt_install)]), ["docker.io"], tmp_path / "apt.log", no_start=policy)
+    debs.install(FakeRunner([(["install"], apt_install)]), ["docker.io"], tmp_path / "apt.log", no_start=policy)
     assert len(seen) == 1 and seen[0].rstrip().endswith("exit 101")
     assert not policy.exists()
 
@@ -237,5 +237,5 @@ def test_install_with_no_start_denies_service_starts_only_while_it_runs(tmp_path
 def test_install_leaves_an_existing_policy_rc_d_alone(tmp_path: Path) -> None:
     policy = tmp_path / "policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 0\n")
-    debs.install(FakeCommands(), ["docker.io"], tmp_path / "apt.log", no_start=policy)
+    debs.install(FakeRunner(), ["docker.io"], tmp_path / "apt.log", no_start=policy)
     assert policy.read_text() == "#!/bin/sh\nexit 0\n"

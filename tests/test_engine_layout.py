@@ -8,7 +8,7 @@ from factory.engine import host as hostmod
 from factory.engine.host import Binaries, Host
 from factory.engine.layout import Layout
 from factory.errors import EnvironmentProblem
-from tests.fakes import FakeCommands, ok
+from tests.fakes import FakeRunner, ok
 
 
 def test_environment_overrides_take_precedence_over_settings() -> None:
@@ -72,7 +72,7 @@ def etc(tmp_path: Path, os_release: str, debian_version: str = "12.11\n") -> Pat
     return tmp_path
 
 
-ARCH = FakeCommands([(["dpkg", "--print-architecture"], ok("amd64\n"))])
+ARCH = FakeRunner([(["dpkg", "--print-architecture"], ok("amd64\n"))])
 
 
 def test_debian12_runs_the_engine_from_the_prefix(tmp_path: Path) -> None:

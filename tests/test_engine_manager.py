@@ -12,16 +12,16 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from factory.engine import procs
-from factory.engine.commands import Result
+from factory.process import Result
 from factory.engine.host import Host
 from factory.engine.layout import Layout
 from factory.engine.manager import Daemon, Engine, client_env
 from factory.errors import EnvironmentProblem
-from tests.fakes import FakeCommands, ok
+from tests.fakes import FakeRunner, ok
 
 
-def engine_in(tmp_path: Path, said: list[str], **layout: object) -> tuple[Engine, FakeCommands]:
-    commands = FakeCommands()
+def engine_in(tmp_path: Path, said: list[str], **layout: object) -> tuple[Engine, FakeRunner]:
+    commands = FakeRunner()
     lay = Layout(
         prefix=tmp_path / "prefix",
         cache=tmp_path / "cache",

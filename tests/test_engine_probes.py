@@ -12,7 +12,7 @@ import pytest
 
 from factory.engine import bridge, probes
 from factory.errors import EnvironmentProblem
-from tests.fakes import FakeCommands, ok
+from tests.fakes import FakeRunner, ok
 
 BUILDX_INSPECT = """Name:          default
 Driver:        docker
@@ -98,7 +98,7 @@ IP_ROUTE = [{"dst": "default", "gateway": "192.0.2.1"}, {"dst": "10.213.1.0/24"}
 
 
 def test_a_bridge_takes_the_first_free_subnet_of_the_pool() -> None:
-    commands = FakeCommands(
+    commands = FakeRunner(
         [
             (["addr", "show"], ok(json.dumps(IP_ADDR))),
             (["route", "show"], ok(json.dumps(IP_ROUTE))),
@@ -118,8 +118,8 @@ def test_an_exhausted_pool_is_a_clear_error() -> None:
 
 
 def test_delete_only_an_existing_bridge() -> None:
-    absent = FakeCommands([(["link", "show"], ok(returncode=1))])
+    absent = FakeRunner([(["link", "show"], ok(returncode=1))])
     assert not bridge.delete(absent, "fnode-x") and not absent.called("delete")
-    present = FakeCommands()
+    present = FakeRunner()
     assert bridge.delete(present, "fnode-x")
     assert present.called("delete") == [("ip", "link", "delete", "fnode-x", "type", "bridge")]

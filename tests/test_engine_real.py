@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from factory.engine import Layout, client_env, procs
-from factory.engine.commands import Commands
+from factory.process import Runner
 from factory.engine.debs import DebCache, PrivateApt
 from factory.engine.host import detect
 
@@ -142,7 +142,7 @@ def test_warm_up_only_checks(instance: Instance) -> None:
 
 def busybox_rootfs(deb: Path, tar_path: Path, work: Path) -> None:
     """A merged-/usr rootfs with busybox-static and the few applets the test image uses."""
-    Commands().run(["dpkg", "-x", str(deb), str(work)])
+    Runner().run(["dpkg", "-x", str(deb), str(work)])
     binary = next(p for p in (work / "bin/busybox", work / "usr/bin/busybox") if p.is_file())
     with tarfile.open(tar_path, "w") as tar:
         for name, kind in (("usr", tarfile.DIRTYPE), ("usr/bin", tarfile.DIRTYPE), ("tmp", tarfile.DIRTYPE)):
@@ -159,7 +159,7 @@ def busybox_rootfs(deb: Path, tar_path: Path, work: Path) -> None:
 
 def busybox_debs(layout: Layout) -> dict[str, Path]:
     """busybox-static for amd64 and arm64 from the machine's own suite (cached outside the repo)."""
-    host = detect(Commands())
+    host = detect(Runner())
     cache = DebCache(layout.cache / "debs-test", host.arch)
     cache.directory.mkdir(parents=True, exist_ok=True)
     archs = ("amd64", "arm64")
@@ -168,7 +168,7 @@ def busybox_debs(layout: Layout) -> dict[str, Path]:
         apt = PrivateApt(
             layout.cache / f"apt-{host.codename}-multiarch",
             host.codename,
-            Commands(),
+            Runner(),
             host_codename=host.codename,
             archs=archs,
         )

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.engine.commands import Commands
 from factory.errors import EnvironmentProblem
+from factory.process import Runner
 
 NAME = "qemu-aarch64"
 BINFMTS = Path("/usr/share/binfmts") / NAME  # Debian 12: binfmt-support's format
@@ -131,7 +131,7 @@ def decide(entry: Entry | None, rule: Rule) -> Action:
 class BinfmtMisc:
     """The kernel's binfmt_misc directory (mounted on demand)."""
 
-    def __init__(self, directory: Path, commands: Commands) -> None:
+    def __init__(self, directory: Path, commands: Runner) -> None:
         self.directory = directory
         self.commands = commands
 

@@ -10,17 +10,17 @@ import ipaddress
 import json
 from collections.abc import Iterable
 
-from factory.engine.commands import Commands
 from factory.errors import EnvironmentProblem
+from factory.process import Runner
 
 Network = ipaddress.IPv4Network
 
 
-def exists(commands: Commands, name: str) -> bool:
+def exists(commands: Runner, name: str) -> bool:
     return commands.run(["ip", "link", "show", "dev", name], check=False).ok
 
 
-def used_networks(commands: Commands) -> list[Network]:
+def used_networks(commands: Runner) -> list[Network]:
     """Every IPv4 network this machine has an address in or a route to."""
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for entry in json.loads(commands.run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]"):
@@ -41,7 +41,7 @@ def free_subnet(pool: str, used: Iterable[Network]) -> Network:
     raise EnvironmentProblem(f"no free /24 left in the node pool {pool}; set FACTORY_NODE_POOL to another range")
 
 
-def create(commands: Commands, name: str, pool: str) -> Network:
+def create(commands: Runner, name: str, pool: str) -> Network:
     """Create bridge `name` with the gateway address of a free subnet, and bring it up."""
     subnet = free_subnet(pool, used_networks(commands))
     gateway = next(subnet.hosts())
@@ -55,7 +55,7 @@ def create(commands: Commands, name: str, pool: str) -> Network:
     return subnet
 
 
-def delete(commands: Commands, name: str) -> bool:
+def delete(commands: Runner, name: str) -> bool:
     """Remove bridge `name` if it exists (True if it did)."""
     if not exists(commands, name):
         return False

@@ -21,8 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from factory import aptsources
-from factory.engine.commands import Commands
 from factory.errors import CommandFailed
+from factory.process import Runner
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # invoke-rc.d and deb-systemd-invoke ask it before starting a service; exit 101 means "not now".
@@ -36,14 +36,14 @@ _UNTRUSTED = re.compile(r"^[WE]: .*(NO_PUBKEY|not signed|GPG error)", re.MULTILI
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
-def missing_packages(commands: Commands, packages: Sequence[str]) -> list[str]:
+def missing_packages(commands: Runner, packages: Sequence[str]) -> list[str]:
     """The subset of `packages` dpkg does not have installed."""
     result = commands.run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages], check=False)
     installed = {line.split()[0] for line in result.stdout.splitlines() if line.endswith(" installed")}
     return [p for p in packages if p not in installed]
 
 
-def install(commands: Commands, packages: Sequence[str], log: Path, *, no_start: Path | None = None) -> None:
+def install(commands: Runner, packages: Sequence[str], log: Path, *, no_start: Path | None = None) -> None:
     """apt-get install without recommends (binfmt-support would register qemu without the F flag).
 
     With `no_start` (the machine's policy-rc.d path), the packages' own services are not
@@ -114,7 +114,7 @@ class DebCache:
             stored.append(target)
         return stored
 
-    def download_from_system(self, commands: Commands, packages: Sequence[str]) -> list[Path]:
+    def download_from_system(self, commands: Runner, packages: Sequence[str]) -> list[Path]:
         """`apt-get download` with the machine's own apt configuration (read-only use of its state)."""
         work = _sandbox_dir(self.directory)
         try:
@@ -139,7 +139,7 @@ class PrivateApt:
         self,
         root: Path,
         suite: str,
-        commands: Commands,
+        commands: Runner,
         *,
         host_codename: str,
         archs: Sequence[str],
@@ -274,7 +274,7 @@ def unpacked(prefix: Path, debs: Sequence[Path]) -> bool:
     return stamp.is_file() and stamp.read_text().split() == sorted(d.name for d in debs)
 
 
-def unpack(commands: Commands, prefix: Path, debs: Sequence[Path]) -> None:
+def unpack(commands: Runner, prefix: Path, debs: Sequence[Path]) -> None:
     """`dpkg -x` each .deb into `prefix`, then record the set (same stamp format as the prototype)."""
     prefix.mkdir(parents=True, exist_ok=True)
     for deb in debs:

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.engine.commands import Commands
 from factory.errors import EnvironmentProblem
+from factory.process import Runner
 
 # Unpacked, never apt-installed, on every release: its package would start a
 # registry service on :5000 on a machine with a working init.
@@ -55,7 +55,7 @@ class Host:
         return f"Debian {self.major} ({self.codename}), {self.arch}"
 
 
-def detect(commands: Commands, etc: Path = Path("/etc")) -> Host:
+def detect(commands: Runner, etc: Path = Path("/etc")) -> Host:
     """Read the release from os-release (debian_version for testing/sid) and the dpkg architecture."""
     if not (etc / "debian_version").is_file():
         raise EnvironmentProblem(f"not a Debian system ({etc / 'debian_version'} is missing); need Debian 12 or 13")

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from factory.engine import binfmt, bridge, configs, debs, probes, procs
-from factory.engine.commands import Commands
 from factory.engine.host import ENGINE_PACKAGES, REGISTRY_PACKAGE, Binaries, Host, detect, require_root
 from factory.engine.layout import Layout
 from factory.errors import EnvironmentProblem
+from factory.process import Runner
 
 Report = Callable[[str], None]
 # Debian's own services of the engine packages (Debian 13 apt-installs them).
@@ -138,7 +138,7 @@ class Engine:
         layout: Layout,
         *,
         say: Report = _quiet,
-        commands: Commands | None = None,
+        commands: Runner | None = None,
         proc: Path = procs.PROC,
         etc: Path = Path("/etc"),
         policy_rc_d: Path = debs.POLICY_RC_D,
@@ -146,7 +146,7 @@ class Engine:
     ) -> None:
         self.layout = layout
         self.say = say
-        self.commands = commands or Commands()
+        self.commands = commands or Runner()
         self.proc = proc
         self.etc = etc
         self.policy_rc_d = policy_rc_d

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory.engine.commands import Commands
+from factory.process import Runner
 
 TIMEOUT = 3.0
 
@@ -69,7 +69,7 @@ def registry_ping(address: str) -> bool:
     return status == 200
 
 
-def containerd_ping(commands: Commands, ctr: Path, socket_path: Path) -> bool:
+def containerd_ping(commands: Runner, ctr: Path, socket_path: Path) -> bool:
     if not socket_path.is_socket():
         return False
     return commands.run([str(ctr), "--address", str(socket_path), "version"], check=False, timeout=TIMEOUT + 2).ok
@@ -90,7 +90,7 @@ class EngineInfo:
         return self.image_store.startswith("io.containerd.snapshotter")
 
 
-def inspect_engine(commands: Commands, socket_path: Path, docker: Path, env: Mapping[str, str]) -> EngineInfo | None:
+def inspect_engine(commands: Runner, socket_path: Path, docker: Path, env: Mapping[str, str]) -> EngineInfo | None:
     """Version and image store from the API, buildx facts from the CLI; None if dockerd does not answer."""
     version = docker_api(socket_path, "/version")
     info = docker_api(socket_path, "/info")

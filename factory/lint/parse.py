@@ -126,7 +126,7 @@ class Script:
 
     @property
     def steps(self) -> int:
-        """Commands run one after another (a pipeline counts once)."""
+        """Runner run one after another (a pipeline counts once)."""
         count, piped = 0, False
         for command in self.commands:
             if not piped:
