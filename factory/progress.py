@@ -4,17 +4,19 @@ Builds and verifications report what happens to each image on a Board; the
 Board only keeps that state and hands every change to one sink. On an
 interactive terminal the sink is a rich table redrawn in place; in CI, in a
 pipe, with TERM=dumb or NO_COLOR set it prints one timestamped line per change,
-so logs stay readable and greppable.
+so logs stay readable and greppable. BuildKit's plain progress (the build log)
+reaches the Board through BuildkitProgress, a pure line parser.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -336,3 +338,170 @@ def clock_face(seconds: float) -> str:
     """`M:SS` for a table cell."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}:{secs:02d}"
+
+
+# -- BuildKit's plain progress ---------------------------------------------------
+
+
+class EventKind(enum.StrEnum):
+    """What a BuildKit progress line said about a vertex."""
+
+    STARTED = "started"
+    CACHED = "cached"
+    DONE = "done"
+    ERROR = "error"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One thing BuildKit reported about a vertex (a Dockerfile step, or its own work such as an export)."""
+
+    kind: EventKind
+    vertex: int | None  # BuildKit's #N; None for the `ERROR: failed to solve` summary
+    platforms: tuple[str, ...]  # its own platform, or all of the build's when the line names none
+    text: str = ""  # the vertex name after its [label], first line, cut to STEP_TEXT_LIMIT
+    stage: str = ""  # a named stage (`fetch`) or BuildKit's own (`internal`, `auth`)
+    step: int | None = None
+    total: int | None = None
+    seconds: float | None = None  # how long a DONE vertex took
+    error: str = ""
+
+    @property
+    def label(self) -> str:
+        """BuildKit's bracket without the platform: `fetch 2/3`, `2/5`, `internal`, or empty."""
+        count = f"{self.step}/{self.total}" if self.step is not None else ""
+        return " ".join(part for part in (self.stage, count) if part)
+
+
+STEP_TEXT_LIMIT = 60
+_VERTEX = re.compile(r"#(\d+) (.*)")
+_DONE = re.compile(r"DONE(?: (\d+(?:\.\d+)?)s)?")
+_LABELLED = re.compile(r"\[([^\]]*)\] ?(.*)")
+_COUNT = re.compile(r"(\d+)/(\d+)")
+_PLATFORM_FLAG = re.compile(r"--platform[= ](\S+)")
+_OPERATING_SYSTEMS = frozenset({"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos"})
+
+
+class BuildkitProgress:
+    """Turns `docker buildx build --progress plain` output, fed line by line, into StepEvents (no I/O).
+
+    A vertex's first line is its name, e.g. `#12 [linux/arm64 2/5] RUN <<EOT (set -eux...)`;
+    BuildKit repeats it when it switches back to a vertex, and that repeat is no
+    new event. Lines that name no platform belong to `platforms`. A `$ ` line
+    (how DockerCLI.run logs a command) starts a new buildx run: vertex numbers
+    restart, and its `--platform` says which platforms the lines are about.
+    """
+
+    def __init__(self, platforms: Sequence[str] = ()) -> None:
+        self._default = tuple(platforms)
+        self._platforms = self._default
+        self._vertices: dict[int, StepEvent] = {}
+
+    def feed(self, line: str) -> list[StepEvent]:
+        """The events one line of output means (most lines, such as a step's own output, mean none)."""
+        line = line.rstrip("\r\n")
+        if line.startswith("$ "):
+            self._command(line)
+            return []
+        match = _VERTEX.fullmatch(line)
+        if match is None:
+            if line.startswith("ERROR: "):  # buildx's summary, the only word on failures outside any vertex
+                return [StepEvent(EventKind.ERROR, None, self._platforms, error=line.removeprefix("ERROR: "))]
+            return []
+        number, rest = int(match.group(1)), match.group(2)
+        known = self._vertices.get(number)
+        if rest.startswith("ERROR: "):  # reported even for a vertex never announced: a failure must show
+            vertex = known or StepEvent(EventKind.STARTED, number, self._platforms)
+            return [replace(vertex, kind=EventKind.ERROR, error=rest.removeprefix("ERROR: "))]
+        done = _DONE.fullmatch(rest)
+        if rest in ("CACHED", "CANCELED") or done:
+            if known is None:
+                return []
+            if done:
+                seconds = float(done.group(1)) if done.group(1) else None
+                return [replace(known, kind=EventKind.DONE, seconds=seconds)]
+            return [replace(known, kind=EventKind(rest.lower()))]
+        if known is not None or number == 0:  # #0 is buildx's banner (`building with "x" instance`), no vertex
+            return []  # its output, a status such as a layer download, or its name once more
+        self._vertices[number] = event = self._started(number, rest)
+        return [event]
+
+    def _command(self, line: str) -> None:
+        self._vertices.clear()
+        flag = _PLATFORM_FLAG.search(line) if " buildx build " in line else None
+        self._platforms = tuple(flag.group(1).split(",")) if flag else self._default
+
+    def _started(self, number: int, name: str) -> StepEvent:
+        labelled = _LABELLED.fullmatch(name)
+        if labelled is None:  # BuildKit's own work: `exporting to image`, `resolve image config for ...`
+            return StepEvent(EventKind.STARTED, number, self._platforms, text=_cut(name))
+        words, text = labelled.group(1).split(), labelled.group(2)
+        step = total = None
+        if words and (count := _COUNT.fullmatch(words[-1])):
+            step, total = int(count.group(1)), int(count.group(2))
+            words.pop()
+        platforms = self._platforms
+        if words and "/" in words[0]:  # stage names cannot hold a slash, platforms always do
+            platforms = (_target_platform(words.pop(0)),)
+        return StepEvent(
+            EventKind.STARTED, number, platforms, text=_cut(text), stage=" ".join(words), step=step, total=total
+        )
+
+
+def _target_platform(word: str) -> str:
+    """The platform a label is for: `linux/amd64->arm64` (a cross-compiling stage) is for linux/arm64.
+
+    BuildKit writes `->arch[/variant]` when only the architecture differs and
+    `->os/arch` when the OS does too.
+    """
+    base, _, target = word.partition("->")
+    if not target:
+        return base
+    if target.split("/", 1)[0] in _OPERATING_SYSTEMS:
+        return target
+    return base.split("/", 1)[0] + "/" + target
+
+
+def _cut(text: str) -> str:
+    first = _one_line(text)
+    return first if len(first) <= STEP_TEXT_LIMIT else first[: STEP_TEXT_LIMIT - 3] + "..."
+
+
+class BuildkitFeed:
+    """Feeds one target's build log to a Board: each platform's steps as they start, failures with BuildKit's reason.
+
+    Only numbered steps move a row once it has one; BuildKit's own vertices
+    (loading metadata, auth) show only before, except the export at the end,
+    so the row does not flicker between a step and housekeeping. A row fails
+    on a step's error or cancellation, or on buildx's closing `ERROR:` line,
+    not on an error of BuildKit's own work: a cache export may fail without
+    failing the build (ignore-error=true). Pushed is the build's word.
+    """
+
+    def __init__(self, board: Board, target: str, platforms: Sequence[str]) -> None:
+        self._board = board
+        self._target = target
+        self._parser = BuildkitProgress(platforms)
+        self._stepped: set[str] = set()
+        self._failed: set[str] = set()
+
+    def __call__(self, line: str) -> None:
+        """Feed one log line (a follow() callback)."""
+        for event in self._parser.feed(line):
+            for platform in event.platforms:
+                self._apply(event, platform)
+
+    def _apply(self, event: StepEvent, platform: str) -> None:
+        if platform in self._failed:  # the first reason is the real one; cancellations follow it
+            return
+        if event.kind is EventKind.STARTED:
+            numbered = event.step is not None
+            if numbered or platform not in self._stepped or event.text.startswith("exporting to"):
+                self._board.update(self._target, platform, Phase.BUILDING, event.text, step=event.label)
+            if numbered:
+                self._stepped.add(platform)
+        elif event.kind in (EventKind.ERROR, EventKind.CANCELED) and (event.step is not None or event.vertex is None):
+            self._failed.add(platform)
+            reason = event.error if event.kind is EventKind.ERROR else "canceled"
+            self._board.update(self._target, platform, Phase.FAILED, reason, step=event.label)

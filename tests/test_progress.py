@@ -1,4 +1,4 @@
-"""Progress board: sink choice, plain lines, the live table."""
+"""Progress board: sink choice, plain lines, the live table, BuildKit's plain output."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from factory import progress
 from factory.progress import (
     LOOKS,
     Board,
+    BuildkitFeed,
+    BuildkitProgress,
+    EventKind,
     LiveSink,
     Phase,
     PlainSink,
     Row,
     Snapshot,
+    StepEvent,
     open_board,
     wants_live,
 )
@@ -328,6 +332,296 @@ def test_live_run_keeps_the_final_table_and_prints_notes_above_it() -> None:
     final = text.rindex("1 image: 1 pushed")
     assert note < final
     assert re.search(r"python:3\.13-runtime\s+linux/amd64\s+pushed\s+sha256:4f1e\s+0:07", text[final:])
+
+
+# -- BuildKit's plain progress ------------------------------------------------------------
+
+MULTI_PLATFORM_LOG = """\
+$ docker buildx build --builder factory --platform linux/amd64,linux/arm64 --file rendered/python/3.13/runtime/Dockerfile --progress plain --provenance=false --sbom=false --output type=image,name=127.0.0.1:5000/factory-staging/python:3.13-runtime-20250101T000000Z-ab12,push=true rendered/python/3.13/runtime
+#0 building with "factory" instance using docker-container driver
+
+#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: 1.92kB done
+#1 DONE 0.0s
+
+#2 [linux/arm64 internal] load metadata for 127.0.0.1:5000/factory-staging/os@sha256:4f1e
+#2 DONE 0.4s
+
+#3 [linux/amd64 internal] load metadata for 127.0.0.1:5000/factory-staging/os@sha256:4f1e
+#3 DONE 0.4s
+
+#4 [internal] load .dockerignore
+#4 transferring context: 2B done
+#4 DONE 0.0s
+
+#5 [linux/amd64 1/5] FROM 127.0.0.1:5000/factory-staging/os@sha256:4f1e
+#5 resolve 127.0.0.1:5000/factory-staging/os@sha256:4f1e 0.0s done
+#5 CACHED
+
+#6 [linux/arm64 1/5] FROM 127.0.0.1:5000/factory-staging/os@sha256:4f1e
+#6 resolve 127.0.0.1:5000/factory-staging/os@sha256:4f1e 0.0s done
+#6 sha256:9a3b 29.15MB / 29.15MB 1.2s done
+#6 extracting sha256:9a3b 0.8s done
+#6 DONE 2.1s
+
+#7 [internal] load build context
+#7 transferring context: 1.02kB done
+#7 DONE 0.0s
+
+#8 [linux/amd64 2/5] RUN <<EOT (set -eux...)
+#8 0.180 + apt-get update
+#8 ...
+
+#9 [linux/arm64 2/5] RUN <<EOT (set -eux...)
+#9 0.201 + apt-get update
+#9 3.512 Get:1 http://deb.debian.org/debian trixie InRelease [140 kB]
+#9 ...
+
+#8 [linux/amd64 2/5] RUN <<EOT (set -eux...)
+#8 4.023 Reading package lists...
+#8 DONE 9.7s
+
+#10 [linux/amd64 3/5] COPY --chmod=0755 entrypoint.sh /usr/local/bin/
+#10 DONE 0.1s
+
+#9 [linux/arm64 2/5] RUN <<EOT (set -eux...)
+#9 61.40 E: Unable to locate package python3-foo
+#9 ERROR: process "/bin/sh -c set -eux; apt-get install -y python3-foo" did not complete successfully: exit code: 100
+
+#11 [linux/amd64 4/5] RUN python3 -m compileall -q /usr/lib/python3.13
+#11 CANCELED
+------
+ > [linux/arm64 2/5] RUN <<EOT (set -eux...):
+61.40 E: Unable to locate package python3-foo
+------
+Dockerfile:14
+--------------------
+  13 |     # the runtime packages
+  14 | >>> RUN <<EOT
+  15 | >>>     set -eux
+--------------------
+ERROR: failed to solve: process "/bin/sh -c set -eux; apt-get install -y python3-foo" did not complete successfully: exit code: 100
+"""  # noqa: E501 (BuildKit's lines are as long as they are)
+
+
+def _events(lines: str, platforms: tuple[str, ...] = (AMD, ARM)) -> list[StepEvent]:
+    parser = BuildkitProgress(platforms)
+    return [event for line in lines.splitlines() for event in parser.feed(line)]
+
+
+def test_a_multi_platform_step_names_its_platform_step_and_text() -> None:
+    (event,) = _events("#12 [linux/arm64 2/5] RUN <<EOT (set -eux...)")
+    assert event == StepEvent(EventKind.STARTED, 12, (ARM,), "RUN <<EOT (set -eux...)", "", 2, 5)
+    assert event.label == "2/5"
+
+
+def test_an_internal_vertex_with_a_platform() -> None:
+    (event,) = _events("#7 [linux/amd64 internal] load metadata for docker.io/library/debian:trixie")
+    assert (event.platforms, event.stage, event.step, event.text) == (
+        (AMD,),
+        "internal",
+        None,
+        "load metadata for docker.io/library/debian:trixie",
+    )
+    assert event.label == "internal"
+
+
+def test_lines_without_a_platform_concern_every_platform_of_the_build() -> None:
+    internal, export = _events("#1 [internal] load build definition from Dockerfile\n#14 exporting to image")
+    assert (internal.platforms, internal.stage, internal.text) == (
+        (AMD, ARM),
+        "internal",
+        "load build definition from Dockerfile",
+    )
+    assert (export.platforms, export.stage, export.label, export.text) == ((AMD, ARM), "", "", "exporting to image")
+
+
+def test_cached_done_error_and_canceled_carry_their_step() -> None:
+    log = (
+        "#12 [linux/arm64 2/5] RUN apt-get update\n#12 CACHED\n"
+        "#13 [linux/arm64 3/5] COPY a b\n#13 DONE 3.4s\n"
+        "#14 [linux/arm64 4/5] RUN make\n"
+        '#14 ERROR: process "/bin/sh -c make" did not complete successfully: exit code: 2\n'
+        "#15 [linux/amd64 4/5] RUN make\n#15 CANCELED\n"
+        "#16 [internal] load build context\n#16 DONE\n"
+    )
+    events = [e for e in _events(log) if e.kind is not EventKind.STARTED]
+    assert [(e.kind, e.vertex, e.platforms, e.step, e.text) for e in events] == [
+        (EventKind.CACHED, 12, (ARM,), 2, "RUN apt-get update"),
+        (EventKind.DONE, 13, (ARM,), 3, "COPY a b"),
+        (EventKind.ERROR, 14, (ARM,), 4, "RUN make"),
+        (EventKind.CANCELED, 15, (AMD,), 4, "RUN make"),
+        (EventKind.DONE, 16, (AMD, ARM), None, "load build context"),
+    ]
+    assert events[1].seconds == 3.4
+    assert events[2].error == 'process "/bin/sh -c make" did not complete successfully: exit code: 2'
+    assert events[4].seconds is None
+
+
+def test_a_single_platform_build_names_no_platform() -> None:
+    log = (
+        "#5 [2/3] RUN apk add --no-cache tini\n#6 [fetch 1/3] FROM docker.io/library/alpine:3.20\n#7 [internal] load ."
+    )
+    events = _events(log, platforms=(ARM,))
+    assert [(e.platforms, e.stage, e.label) for e in events] == [
+        ((ARM,), "", "2/3"),
+        ((ARM,), "fetch", "fetch 1/3"),
+        ((ARM,), "internal", "internal"),
+    ]
+
+
+def test_named_stages_with_a_platform() -> None:
+    (event,) = _events("#10 [linux/arm64 fetch 2/3] RUN curl -fsSL https://example.org/tini -o /tini")
+    assert (event.platforms, event.stage, event.step, event.total, event.label) == ((ARM,), "fetch", 2, 3, "fetch 2/3")
+    assert event.text == "RUN curl -fsSL https://example.org/tini -o /tini"
+
+
+def test_step_numbers_are_padded_to_the_width_of_the_total() -> None:
+    one, two, three = _events("#4 [ 2/12] RUN a\n#5 [linux/arm64 11/12] RUN b\n#6 [linux/amd64 build  3/12] RUN c")
+    assert (one.platforms, one.step, one.total, one.stage) == ((AMD, ARM), 2, 12, "")
+    assert (two.platforms, two.step, two.total) == ((ARM,), 11, 12)
+    assert (three.platforms, three.step, three.stage, three.label) == ((AMD,), 3, "build", "build 3/12")
+
+
+@pytest.mark.parametrize(
+    ("label", "platform"),
+    [
+        ("linux/amd64->arm64", "linux/arm64"),
+        ("linux/amd64->arm/v7", "linux/arm/v7"),
+        ("linux/amd64->windows/amd64", "windows/amd64"),
+        ("linux/arm/v7", "linux/arm/v7"),
+    ],
+)
+def test_a_cross_compiling_stage_belongs_to_its_target_platform(label: str, platform: str) -> None:
+    (event,) = _events(f"#9 [{label} build 2/4] RUN go build ./...")
+    assert (event.platforms, event.stage, event.step) == ((platform,), "build", 2)
+
+
+def test_output_statuses_and_repeated_names_are_no_events() -> None:
+    log = (
+        "#9 [linux/arm64 2/5] RUN <<EOT (set -eux...)\n"
+        "#9 0.201 + apt-get update\n"
+        "#9 sha256:9a3b 29.15MB / 29.15MB 1.2s done\n"
+        "#9 extracting sha256:9a3b 0.8s done\n"
+        "#9 ...\n"
+        "\n"
+        "#9 [linux/arm64 2/5] RUN <<EOT (set -eux...)\n"
+        "#9 12.40 DONE\n"  # the step's own output that happens to say DONE
+        '#0 building with "factory" instance using docker-container driver\n'  # buildx's banner, no vertex
+        "WARNING: No output specified with docker-container driver.\n"
+        " > [linux/arm64 2/5] RUN <<EOT (set -eux...):\n"
+        "#3 DONE 0.1s\n"  # a vertex never announced: nothing to say about it
+    )
+    events = _events(log)
+    assert [(e.kind, e.vertex) for e in events] == [(EventKind.STARTED, 9)]
+
+
+def test_long_step_text_is_cut_to_its_first_sixty_characters() -> None:
+    command = "RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl git"
+    (event,) = _events(f"#8 [linux/amd64 2/5] {command}")
+    assert event.text == command[:57] + "..."
+    assert len(event.text) == 60
+
+
+def test_an_error_outside_any_vertex_concerns_every_platform() -> None:
+    (event,) = _events("ERROR: failed to solve: dockerfile parse error on line 3: unknown instruction: RN")
+    assert (event.kind, event.vertex, event.platforms) == (EventKind.ERROR, None, (AMD, ARM))
+    assert event.error == "failed to solve: dockerfile parse error on line 3: unknown instruction: RN"
+
+
+def test_an_error_on_a_vertex_not_seen_is_still_an_error() -> None:
+    (event,) = _events("#4 ERROR: failed to read dockerfile: open Dockerfile: no such file or directory")
+    assert (event.kind, event.vertex, event.platforms, event.text) == (EventKind.ERROR, 4, (AMD, ARM), "")
+
+
+def test_each_logged_buildx_command_restarts_the_numbers_with_its_platforms() -> None:
+    # One native node per platform: two buildx runs append to the same log, each counting from #1.
+    log = (
+        "$ docker --context factory-linux-arm64 buildx build --platform linux/arm64 --progress plain ctx\n"
+        "#1 [internal] load build definition from Dockerfile\n"
+        "#5 [2/3] RUN make\n"
+        "$ docker buildx build --builder factory-linux-amd64 --platform linux/amd64 --progress plain ctx\n"
+        "#1 [internal] load build definition from Dockerfile\n"
+        "#5 [2/3] RUN make\n"
+        "#5 DONE 1.0s\n"
+        "$ docker buildx imagetools create --tag r:t r:t-linux-amd64 r:t-linux-arm64\n"
+        "#1 [internal] pushing r:t\n"
+    )
+    events = _events(log)
+    assert [(e.kind, e.vertex, e.platforms) for e in events] == [
+        (EventKind.STARTED, 1, (ARM,)),
+        (EventKind.STARTED, 5, (ARM,)),
+        (EventKind.STARTED, 1, (AMD,)),
+        (EventKind.STARTED, 5, (AMD,)),
+        (EventKind.DONE, 5, (AMD,)),
+        (EventKind.STARTED, 1, (AMD, ARM)),  # not a build: the target's platforms again
+    ]
+
+
+def test_feed_moves_each_platform_through_its_steps_and_keeps_the_first_failure() -> None:
+    stream = io.StringIO()
+    clock = FakeClock()
+    board = Board(PlainSink(stream), clock)
+    board.add(PYTHON, AMD)
+    board.add(PYTHON, ARM)
+    feed = BuildkitFeed(board, PYTHON, (AMD, ARM))
+    for line in MULTI_PLATFORM_LOG.splitlines():
+        feed(line)
+        clock.advance(1)
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert lines == [
+        f"{PYTHON} {AMD}: building [internal] load build definition from Dockerfile",
+        f"{PYTHON} {ARM}: building [internal] load build definition from Dockerfile",
+        f"{PYTHON} {ARM}: building [internal] load metadata for 127.0.0.1:5000/factory-staging/os@sha25...",
+        f"{PYTHON} {AMD}: building [internal] load metadata for 127.0.0.1:5000/factory-staging/os@sha25...",
+        f"{PYTHON} {AMD}: building [internal] load .dockerignore",
+        f"{PYTHON} {ARM}: building [internal] load .dockerignore",
+        f"{PYTHON} {AMD}: building [1/5] FROM 127.0.0.1:5000/factory-staging/os@sha256:4f1e",
+        f"{PYTHON} {ARM}: building [1/5] FROM 127.0.0.1:5000/factory-staging/os@sha256:4f1e",
+        # `load build context` comes after the first steps: housekeeping, not shown
+        f"{PYTHON} {AMD}: building [2/5] RUN <<EOT (set -eux...)",
+        f"{PYTHON} {ARM}: building [2/5] RUN <<EOT (set -eux...)",
+        f"{PYTHON} {AMD}: building [3/5] COPY --chmod=0755 entrypoint.sh /usr/local/bin/",
+        f'{PYTHON} {ARM}: failed [2/5] process "/bin/sh -c set -eux; apt-get install -y python3-foo" did not complete'
+        " successfully: exit code: 100",
+        f"{PYTHON} {AMD}: building [4/5] RUN python3 -m compileall -q /usr/lib/python3.13",
+        f"{PYTHON} {AMD}: failed [4/5] canceled",
+        # the final `ERROR: failed to solve` finds both already failed
+    ]
+    assert [r.phase for r in board.rows()] == [Phase.FAILED, Phase.FAILED]
+
+
+def test_feed_shows_the_export_once_every_platform_has_built() -> None:
+    board = Board(Recorder(), FakeClock())
+    feed = BuildkitFeed(board, PYTHON, (AMD, ARM))
+    for line in ("#5 [linux/amd64 5/5] RUN true", "#6 [linux/arm64 5/5] RUN true", "#7 [internal] load build context"):
+        feed(line)
+    feed("#14 exporting to image")
+    feed("#15 [auth] factory-staging/python:pull,push token for 127.0.0.1:5000")
+    assert [(r.phase, r.step, r.detail) for r in board.rows()] == [(Phase.BUILDING, "", "exporting to image")] * 2
+
+
+def test_feed_fails_every_platform_on_an_error_outside_a_vertex() -> None:
+    board = Board(Recorder(), FakeClock())
+    feed = BuildkitFeed(board, "go:static", (AMD, ARM))
+    feed("#1 [internal] load build definition from Dockerfile")
+    feed("#1 ERROR: failed to read dockerfile")  # BuildKit's own vertex: buildx's last line says more
+    assert {r.phase for r in board.rows()} == {Phase.BUILDING}
+    feed("ERROR: failed to solve: dockerfile parse error on line 3: unknown instruction: RN")
+    assert {(r.platform, r.phase, r.detail) for r in board.rows()} == {
+        (p, Phase.FAILED, "failed to solve: dockerfile parse error on line 3: unknown instruction: RN")
+        for p in (AMD, ARM)
+    }
+
+
+def test_feed_keeps_building_when_only_the_cache_export_fails() -> None:
+    board = Board(Recorder(), FakeClock())
+    feed = BuildkitFeed(board, PYTHON, (AMD, ARM))
+    feed("#5 [linux/amd64 5/5] RUN true")
+    feed("#6 [linux/arm64 5/5] RUN true")
+    feed("#16 exporting cache to registry")
+    feed("#16 ERROR: failed to push 127.0.0.1:5000/factory-cache/python:3.13-runtime: connection refused")
+    assert [(r.phase, r.step) for r in board.rows()] == [(Phase.BUILDING, "5/5")] * 2
 
 
 def test_stamp_and_clock_face() -> None:
