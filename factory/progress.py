@@ -5,7 +5,8 @@ Board only keeps that state and hands every change to one sink. On an
 interactive terminal the sink is a rich table redrawn in place; in CI, in a
 pipe, with TERM=dumb or NO_COLOR set it prints one timestamped line per change,
 so logs stay readable and greppable. BuildKit's plain progress (the build log)
-reaches the Board through BuildkitProgress, a pure line parser.
+reaches the Board through BuildkitProgress, a pure line parser, and follow(),
+which tails the log while the build writes it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -505,3 +507,59 @@ class BuildkitFeed:
             self._failed.add(platform)
             reason = event.error if event.kind is EventKind.ERROR else "canceled"
             self._board.update(self._target, platform, Phase.FAILED, reason, step=event.label)
+
+
+# -- tailing the build log ---------------------------------------------------------
+
+
+def follow(path: Path, on_line: Callable[[str], None], stop: threading.Event, poll: float = 0.5) -> None:
+    """Call `on_line` with each complete line appended to `path` until `stop` is set.
+
+    The file may not exist yet (the build creates it). After `stop`, what was
+    written before it is still read, and a last line without a newline is
+    delivered too: the writer has finished it. Lines come without their newline.
+    """
+    handle: BinaryIO | None = None
+    pending = b""
+    try:
+        while True:
+            stopping = stop.is_set()  # read once more after the stop: lines written before it count
+            if handle is None:
+                handle = _open(path)
+            chunk = handle.read() if handle is not None else b""
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                on_line(_decode(line))
+            if stopping:
+                break
+            if not chunk:
+                stop.wait(poll)
+        if pending:
+            on_line(_decode(pending))
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+@contextmanager
+def following(path: Path, on_line: Callable[[str], None], poll: float = 0.5) -> Iterator[None]:
+    """follow() `path` in a thread while the block runs; every line written in the block is delivered at its end."""
+    stop = threading.Event()
+    thread = threading.Thread(target=follow, args=(path, on_line, stop, poll), name=f"follow {path.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _open(path: Path) -> BinaryIO | None:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        return None
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", errors="replace").rstrip("\r")

@@ -1,4 +1,4 @@
-"""Progress board: sink choice, plain lines, the live table, BuildKit's plain output."""
+"""Progress board: sink choice, plain lines, the live table, BuildKit's plain output, tailing a log."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import io
 import re
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -23,6 +25,8 @@ from factory.progress import (
     Row,
     Snapshot,
     StepEvent,
+    follow,
+    following,
     open_board,
     wants_live,
 )
@@ -622,6 +626,81 @@ def test_feed_keeps_building_when_only_the_cache_export_fails() -> None:
     feed("#16 exporting cache to registry")
     feed("#16 ERROR: failed to push 127.0.0.1:5000/factory-cache/python:3.13-runtime: connection refused")
     assert [(r.phase, r.step) for r in board.rows()] == [(Phase.BUILDING, "5/5")] * 2
+
+
+# -- following a growing log -------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_writer(tmp_path: Path) -> Iterator[tuple[Path, threading.Thread]]:
+    """A thread that creates a log late and writes it in pieces, one line split across two writes."""
+    log = tmp_path / "logs" / "python_3.13-runtime.log"
+    log.parent.mkdir()
+    pieces = [
+        "#1 [internal] load build definition\n#1 DONE 0.0s\n",
+        "#5 [linux/arm64 2/5] RUN <<E",
+        "OT (set -eux...)\n",
+    ]
+    pieces += ["#5 0.21 Gr\xfc\xdfe\n", "#5 DONE 1.2s"]  # non-ASCII output, and a last line without a newline
+
+    def write() -> None:
+        time.sleep(0.05)
+        with log.open("a", encoding="utf-8") as out:
+            for piece in pieces:
+                out.write(piece)
+                out.flush()
+                time.sleep(0.03)
+
+    thread = threading.Thread(target=write)
+    yield log, thread
+    thread.join()
+
+
+EXPECTED_LINES = [
+    "#1 [internal] load build definition",
+    "#1 DONE 0.0s",
+    "#5 [linux/arm64 2/5] RUN <<EOT (set -eux...)",
+    "#5 0.21 Gr\xfc\xdfe",
+    "#5 DONE 1.2s",
+]
+
+
+def test_follow_delivers_each_complete_line_of_a_growing_file(slow_writer: tuple[Path, threading.Thread]) -> None:
+    log, writer = slow_writer
+    lines: list[str] = []
+    stop = threading.Event()
+    follower = threading.Thread(target=follow, args=(log, lines.append, stop, 0.01))
+    follower.start()
+    writer.start()
+    deadline = time.monotonic() + 5
+    while len(lines) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lines == EXPECTED_LINES[:4]  # the unfinished last line waits for its newline or the stop
+    writer.join()
+    stop.set()
+    follower.join(timeout=5)
+    assert not follower.is_alive()
+    assert lines == EXPECTED_LINES
+
+
+def test_following_feeds_a_board_while_the_build_writes(slow_writer: tuple[Path, threading.Thread]) -> None:
+    log, writer = slow_writer
+    board = Board(Recorder(), FakeClock())
+    with following(log, BuildkitFeed(board, PYTHON, (ARM,)), poll=0.01):
+        writer.start()
+        writer.join()
+    (row,) = board.rows()
+    assert (row.phase, row.step, row.detail) == (Phase.BUILDING, "2/5", "RUN <<EOT (set -eux...)")
+
+
+def test_follow_stops_at_once_when_the_file_never_appears(tmp_path: Path) -> None:
+    stop = threading.Event()
+    stop.set()
+    lines: list[str] = []
+    started = time.monotonic()
+    follow(tmp_path / "missing.log", lines.append, stop, poll=10)
+    assert lines == []
+    assert time.monotonic() - started < 1
 
 
 def test_stamp_and_clock_face() -> None:
