@@ -11,15 +11,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 ## run: the main job on the embedded defaults: engine + registry on 127.0.0.1:5000,
-## OS base bootstrapped here, every Dockerfile linted, every image built for amd64 and
-## arm64, then run and checked
+## OS base bootstrapped here, then `factory run`: validate, render --check, lint, every
+## image built for amd64 and arm64, then run and checked
 run: $(BIN)/.installed
 	$(BIN)/factory engine up
-	$(BIN)/factory validate
-	$(BIN)/factory render --check
-	$(BIN)/factory lint
-	$(BIN)/factory build
-	$(BIN)/factory verify
+	$(BIN)/factory run
 
 ## test: static checks and the whole test suite; as root it first starts (or checks) the
 ## engine and runs the engine tests too (the whole catalogue, both platforms)

@@ -24,14 +24,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory import __version__, buildx, model
+from factory import __version__, buildx, model, references
 from factory import record as records
+from factory.builders import Nodes
 from factory.docker import Docker
 from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
+from factory.oci import RegistryClient
 from factory.process import Runner
+from factory.progress import Board, BuildkitFeed, Phase, following
 from factory.project import Project
-from factory.registry import Registry, split
-from factory.site import Builder, Site
+from factory.site import Site
 
 Progress = Callable[[str], None]
 PrepareContext = Callable[[tuple[str, ...], Path, Progress], None]
@@ -118,7 +120,7 @@ class BuildRun:
         docker: Docker,
         *,
         prepare_os: PrepareContext,
-        progress: Progress = lambda _: None,
+        board: Board,
         run_id: str | None = None,
         environ: Mapping[str, str] | None = None,
         no_cache: bool = False,
@@ -127,14 +129,14 @@ class BuildRun:
         self.site = site
         self.docker = docker
         self.prepare_os = prepare_os
-        self.progress = progress
+        self.board = board
         self.environ = dict(os.environ if environ is None else environ)
         self.no_cache = no_cache
         # Unique even for runs started in the same second (they would share logs and tags).
         self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
         self.directory = site.state_dir / "builds" / self.run_id
-        self.registry = Registry(site.registry.address)
-        self._lock = threading.Lock()
+        self.registry = RegistryClient(site.registry.address)
+        self.nodes = Nodes(docker)
         self._started = time.monotonic()
         self._vcs_ref, self._epoch = _vcs(project.root)
 
@@ -151,6 +153,9 @@ class BuildRun:
             factory_version=__version__,
         )
         results = {s.id: self._result(s) for s in steps}
+        for step in steps:
+            for platform in step.platforms:
+                self.board.add(step.id, platform)
         record.targets = list(results.values())
         pending = list(steps)
         # Workers fill a copy of their result; only this thread touches `results` and the record.
@@ -182,7 +187,8 @@ class BuildRun:
                         result = results[step.id] = work
                         result.status = records.Status.FAILED
                         result.reason = exc.show() if isinstance(exc, FactoryError) else repr(exc)
-                        self.progress(f"{step.id}: FAILED: {result.reason}")
+                        for platform in step.platforms:
+                            self.board.update(step.id, platform, Phase.FAILED, result.reason)
                     record.targets = list(results.values())
                     records.write(record, self.directory, latest=False)
         record.targets = list(results.values())
@@ -193,7 +199,8 @@ class BuildRun:
 
     def _skip(self, result: records.TargetResult, reason: str) -> None:
         result.status, result.reason = records.Status.SKIPPED, reason
-        self.progress(f"{result.id}: skipped ({reason})")
+        for platform in result.platforms:
+            self.board.update(result.id, platform, Phase.SKIPPED, reason)
 
     # -- one target -------------------------------------------------------------
 
@@ -223,7 +230,9 @@ class BuildRun:
         log = self.directory / "logs" / (re.sub(r"[^A-Za-z0-9_.-]", "_", step.id) + ".log")
         result.log = str(log)
         start = time.monotonic()
-        self.progress(f"{step.id}: building for {', '.join(step.platforms)} (log: {log})")
+        self.board.note(f"{step.id}: building for {', '.join(step.platforms)} (log: {log})")
+        for platform in step.platforms:
+            self.board.update(step.id, platform, Phase.BUILDING)
         context = self._context(step, log)
         repository = self.site.registry.repository(step.image, staging=True)
         reference = f"{repository}:{step.tag}-{self.run_id}"
@@ -250,7 +259,7 @@ class BuildRun:
         for platform in native:
             node = self.site.builder_for(platform)
             assert node is not None
-            name = self._ensure_builder(node, log)
+            name = self.nodes.ensure(node, log)
             target_ref = f"{reference}-{_slug(platform)}"
             self._buildx(step, context, (platform,), target_ref, build_args, log, name, node.network, node.driver)
             sources.append(target_ref)
@@ -263,7 +272,8 @@ class BuildRun:
         result.duration_s = round(time.monotonic() - start, 2)
         result.status = records.Status.BUILT
         cached = f"{result.cached_steps}/{result.steps} steps cached"
-        self.progress(f"{step.id}: built in {_human(result.duration_s)} ({cached}) {result.digest}")
+        for platform in step.platforms:
+            self.board.update(step.id, platform, Phase.PUSHED, f"{cached}, {result.digest}")
         return result
 
     def _context(self, step: Step, log: Path) -> Path:
@@ -273,7 +283,7 @@ class BuildRun:
         context.mkdir(parents=True, exist_ok=True)
         for name in ("Dockerfile", ".dockerignore"):
             shutil.copyfile(step.dockerfile.parent / name, context / name)
-        self.prepare_os(step.platforms, context, lambda message: self.progress(f"{step.id}: {message}"))
+        self.prepare_os(step.platforms, context, lambda message: self.board.note(f"{step.id}: {message}"))
         return context
 
     def _buildx(
@@ -316,47 +326,17 @@ class BuildRun:
             no_cache=self.no_cache,
         )
         unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
-        with _Heartbeat(step.id, log, self.progress):
+        feed = BuildkitFeed(self.board, step.id, platforms)
+        with _Heartbeat(step.id, log, self.board.note), following(log, feed):
             code = self.docker.logged(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
         if code != 0:
             raise BuildFailed(
                 f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
             )
 
-    def _ensure_builder(self, node: Builder, log: Path) -> str:
-        """A buildx builder for a native node, (re)created when factory.yaml changed its endpoint."""
-        name = f"factory-{_slug(node.platform)}"
-        with self._lock:
-            current = self._builder_endpoint(node, name)
-            if current == node.endpoint:
-                return name
-            if current is not None:  # the node moved: drop the stale builder first
-                remove = ["context", "rm", "--force", name] if node.driver == "docker" else ["buildx", "rm", name]
-                self.docker.logged(self.docker.argv(*remove), log=log)
-            for args in builder_commands(node, name, self.docker.binary):
-                if self.docker.logged(args, log=log) != 0:
-                    raise EnvironmentProblem(f"cannot set up builder {name} for {node.endpoint} (log: {log})")
-            return name
-
-    def _builder_endpoint(self, node: Builder, name: str) -> str | None:
-        """The endpoint an existing builder `name` points at, or None when there is none."""
-        if node.driver == "docker":
-            args = ["context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"]
-        else:
-            args = ["buildx", "inspect", name]
-        try:
-            out = self.docker.output(*args)
-        except EnvironmentProblem:
-            return None
-        if node.driver == "docker":
-            return out.strip()
-        if node.driver == "kubernetes":
-            return node.endpoint if f"namespace={node.endpoint.removeprefix('kubernetes://')}" in out else ""
-        endpoints = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("Endpoint:")]
-        return endpoints[0] if endpoints else ""
-
     def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
-        _, repo, tag = split(reference)
+        pushed = references.parse(reference)
+        repo, tag = pushed.path, pushed.reference
         _, digest, _ = self.registry.get_manifest(repo, tag)
         result.reference = reference
         result.digest = digest
@@ -372,21 +352,23 @@ class BuildRun:
 class _Heartbeat:
     """While a build runs, say every minute which step it is on (long emulated steps look hung otherwise)."""
 
-    def __init__(self, what: str, log: Path, progress: Progress, every: float = 60.0) -> None:
-        self.what, self.log, self.progress, self.every = what, log, progress, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+    def __init__(self, what: str, log: Path, note: Progress, every: float = 60.0) -> None:
+        self.what, self.log, self.note, self.every = what, log, note, every
+        self.stopped = threading.Event()
+        self._thread = threading.Thread(target=self.beat, daemon=True)
 
     def __enter__(self) -> None:
         self._thread.start()
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
+        self.stopped.set()
         self._thread.join()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            self.progress(f"{self.what}: still building: {_current_step(self.log)}")
+    def beat(self, wait: Callable[[float], bool] | None = None) -> None:
+        """Note the current step each time `wait` (default: the stop event's) returns without a stop."""
+        wait = wait or self.stopped.wait
+        while not wait(self.every):
+            self.note(f"{self.what}: still building: {_current_step(self.log)}")
 
 
 def _current_step(log: Path) -> str:
@@ -399,26 +381,6 @@ def _current_step(log: Path) -> str:
     except OSError:
         pass
     return last
-
-
-def builder_commands(node: Builder, name: str, docker: str = "docker") -> list[list[str]]:
-    """argv lists that create the builder `name` for a native node (unit-tested, no I/O)."""
-    if node.driver == "docker":
-        # The docker driver builds on the engine of a docker context: one context per node.
-        tls = "".join(f",{key}={node.tls[key]}" for key in ("ca", "cert", "key") if key in node.tls)
-        return [[docker, "context", "create", name, "--docker", f"host={node.endpoint}{tls}"]]
-    args = [docker, "buildx", "create", "--name", name, "--driver", node.driver, "--platform", node.platform]
-    if node.driver == "kubernetes":
-        namespace = node.endpoint.removeprefix("kubernetes://")
-        arch = node.platform.split("/")[1]
-        args += ["--driver-opt", f"namespace={namespace},nodeselector=kubernetes.io/arch={arch}"]
-    else:  # remote: a bare buildkitd over TCP, TLS files as driver options
-        names = {"ca": "cacert", "cert": "cert", "key": "key"}
-        opts = ",".join(f"{names[k]}={v}" for k, v in sorted(node.tls.items()))
-        if opts:
-            args += ["--driver-opt", opts]
-        args.append(node.endpoint)
-    return [args]
 
 
 def _cache_stats(log: Path) -> tuple[int, int]:

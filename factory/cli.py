@@ -1,4 +1,10 @@
-"""The `factory` command: the only place that prints or exits.
+"""The `factory` command: argument parsing and the one error boundary; nothing else.
+
+What each command does lives in factory.pipeline (the stages), what it shows
+in factory.present. FactoryGroup.main is the only place that turns errors into
+exit codes: every FactoryError, every click usage error and every bug, in the
+command's output format (`--output json` gets a JSON document even for a
+misspelt option; `lint --output sarif` gets a SARIF log).
 
 Exit codes (also in README.md): 0 ok, 1 check failed (drift), 2 usage,
 3 invalid definitions, 4 render failed, 5 environment, 6 lint findings at or
@@ -8,31 +14,97 @@ above the failure threshold, 7 build failed, 8 verification failed,
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from factory import __version__
-from factory.docker import Docker
-from factory.errors import DefinitionError, EnvironmentProblem, ExitCode, FactoryError
+from factory import __version__, present
+from factory.errors import DefinitionError, ExitCode, FactoryError
 from factory.project import Project
 
-if TYPE_CHECKING:  # engine and lint modules load lazily: `validate` and `list` stay fast
-    from factory.engine import Engine, Status
+if TYPE_CHECKING:  # engine, lint and build modules load lazily: `validate` and `list` stay fast
+    from factory.engine import Engine
     from factory.lint.engine import Report
     from factory.lint.ignores import IgnoreFile
     from factory.lint.model import Severity
-    from factory.lint.policy import Policy
+    from factory.pipeline import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 LINT_TOOLS = ("hadolint", "shellcheck", "trivy")
+EXIT_CODES_HELP = """
+\b
+Exit codes:
+  0  success
+  1  a check found a difference (render --check: rendered/ is stale)
+  2  usage error
+  3  invalid definitions (stacks/*.yaml, pins/images.yaml, factory.yaml)
+  4  a template failed to render (rendered/ left untouched)
+  5  a required tool or service is missing
+  6  lint findings at or above the failure threshold
+  7  a build failed (independent targets still finished)
+  8  a built image failed verification
+  70 internal error (a bug: please report it)
+"""
+
+
+class FactoryGroup(click.Group):
+    """The command group whose `main` is the error boundary of every command."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        output = _output_format(argv)
+        try:
+            returned = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except FactoryError as exc:
+            present.error(exc, int(exc.exit_code), exc.show(), output)
+            sys.exit(int(exc.exit_code))
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            code = exc.exit_code if exc.exit_code != 1 else int(ExitCode.USAGE)
+            if output in ("json", "sarif"):
+                present.error(exc, code, exc.format_message(), output)
+            else:
+                exc.show()
+            sys.exit(code)
+        except click.exceptions.Abort:
+            present.error(None, 130, "interrupted", output)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            present.error(None, 130, "interrupted", output)
+            sys.exit(130)
+        except SystemExit:
+            raise
+        except Exception as exc:  # a bug: say so plainly, with the traceback only on request
+            if os.environ.get("FACTORY_DEBUG"):
+                raise
+            present.error(None, int(ExitCode.INTERNAL), present.internal(exc), output)
+            sys.exit(int(ExitCode.INTERNAL))
+        sys.exit(returned if isinstance(returned, int) else 0)  # click returns the code of --help, --version
+
+
+def _output_format(argv: list[str]) -> str:
+    """The --output/-o value of a command line, read before click parses it (for errors click raises)."""
+    for index, word in enumerate(argv):
+        if word in ("--output", "-o") and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--output="):
+            return word.split("=", 1)[1]
+        if word.startswith("-o") and len(word) > 2:
+            return word[2:]
+    return "text"
+
 
 OUTPUT = click.option(
     "--output",
@@ -40,7 +112,7 @@ OUTPUT = click.option(
     type=click.Choice(["text", "json"]),
     default="text",
     show_default=True,
-    help="Output format; json is stable and meant for scripts and CI.",
+    help="Output format; json is stable and meant for scripts and CI (errors too).",
 )
 
 FAILURE_THRESHOLD = click.option(
@@ -52,45 +124,7 @@ FAILURE_THRESHOLD = click.option(
 )
 
 
-def _errors_to_exit_codes(func: F) -> F:
-    """The error boundary: FactoryError -> its message and exit code, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FactoryError as exc:
-            output = click.get_current_context().params.get("output", "text")
-            if output == "json":
-                click.echo(json.dumps(_error_json(exc), indent=2))
-            else:
-                click.echo(
-                    click.style("error: ", fg="red", bold=True) + exc.show().replace("\n", "\nerror: "), err=True
-                )
-            sys.exit(int(exc.exit_code))
-        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
-            raise
-        except Exception as exc:  # a bug: say so plainly, with the traceback only on request
-            if os.environ.get("FACTORY_DEBUG"):
-                raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (set FACTORY_DEBUG=1 for a traceback)", err=True)
-            sys.exit(int(ExitCode.INTERNAL))
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _error_json(exc: FactoryError) -> dict[str, Any]:
-    result: dict[str, Any] = {"ok": False, "exit_code": int(exc.exit_code), "error": type(exc).__name__}
-    if isinstance(exc, DefinitionError):
-        result["problems"] = [
-            {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in exc.problems
-        ]
-    else:
-        result["message"] = exc.show()
-    return result
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FactoryGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="factory")
 @click.option(
     "--root",
@@ -100,21 +134,7 @@ def _error_json(exc: FactoryError) -> dict[str, Any]:
 )
 @click.pass_context
 def main(ctx: click.Context, root: Path | None) -> None:
-    """Base-image factory: stack definitions in, linted multi-arch base images out.
-
-    \b
-    Exit codes:
-      0  success
-      1  a check found a difference (render --check: rendered/ is stale)
-      2  usage error
-      3  invalid definitions (stacks/*.yaml, pins/images.yaml)
-      4  a template failed to render (rendered/ left untouched)
-      5  a required tool or service is missing
-      6  lint findings at or above the failure threshold
-      7  a build failed (independent targets still finished)
-      8  a built image failed verification
-      70 internal error (a bug: please report it)
-    """
+    """Base-image factory: stack definitions in, linted, built and verified multi-arch base images out."""
     ctx.obj = root
 
 
@@ -123,40 +143,36 @@ def _project(ctx: click.Context) -> Project:
     return Project(root.resolve()) if root is not None else Project.find()
 
 
+def _workspace(ctx: click.Context) -> Workspace:
+    from factory.pipeline import Workspace
+
+    return Workspace.open(_project(ctx))
+
+
 @main.command()
 @OUTPUT
 @click.pass_context
-@_errors_to_exit_codes
 def validate(ctx: click.Context, output: str) -> None:
-    """Validate stacks/*.yaml and pins; report every problem as file:line: field: message."""
-    project = _project(ctx)
-    cat = project.load()
-    stacks = sorted({t.stack for t in cat.targets})
-    if output == "json":
-        click.echo(json.dumps({"ok": True, "os": cat.os.id, "stacks": stacks, "targets": len(cat.targets)}, indent=2))
-    else:
-        click.echo(f"ok: {cat.os.id} and {len(stacks)} stacks, {len(cat.targets)} targets are valid")
+    """Check factory.yaml, stacks/*.yaml, pins and the ignore file, and render every target in memory.
+
+    Every problem of every file is reported at once as file:line: field: message
+    (exit 3); what validate accepts, render accepts.
+    """
+    from factory import pipeline
+
+    present.validated(pipeline.validate(_project(ctx)).catalogue, output)
 
 
 @main.command(name="list")
 @OUTPUT
-@click.option("--stack", "stacks", multiple=True, help="Only these stacks (repeatable).")
+@click.option("--stack", "stacks", multiple=True, help="Only these stacks (repeatable; 'os' is the OS base).")
 @click.pass_context
-@_errors_to_exit_codes
 def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> None:
     """Print the build matrix: one row per target, in build order (usable as a CI matrix)."""
     from factory import matrix
 
-    project = _project(ctx)
-    cat = project.load()
-    rows = matrix.rows(cat, _scope(cat, stacks))
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(
-            f"{row['id']:<28} {','.join(row['platforms']):<24} {' '.join(row['tags']):<28} rendered/{row['dockerfile']}"
-        )
+    workspace = _workspace(ctx)
+    present.matrix(matrix.rows(workspace.catalogue, workspace.scope(stacks)), output)
 
 
 @main.command()
@@ -173,7 +189,6 @@ def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> No
 @click.option("--no-lint", is_flag=True, help="Do not lint what was rendered (lint runs by default after writing).")
 @FAILURE_THRESHOLD
 @click.pass_context
-@_errors_to_exit_codes
 def render(
     ctx: click.Context,
     output: str,
@@ -189,48 +204,23 @@ def render(
     Dockerfiles in scope; rendered/ is written either way, and the command
     exits 6 when findings reach --failure-threshold. `--check` only compares.
     """
-    from factory import render as rendering
-    from factory import rendered
+    from factory import pipeline
 
-    project = _project(ctx)
-    cat = project.load()
-    scope = _scope(cat, stacks)
-    syntax = _syntax(syntax_line, ctx)
-    files = rendering.Renderer(project.templates, cat, syntax_line=syntax).render_all(scope)
+    workspace = _workspace(ctx)
+    scope = workspace.scope(stacks)
+    files = pipeline.render(workspace, scope, _syntax(syntax_line, workspace))
     if check:
-        difference = rendered.diff(project.rendered, files, scope)
-        if output == "json":
-            click.echo(json.dumps({"ok": not difference, "stale": bool(difference), "diff": difference}, indent=2))
-        elif difference:
-            click.echo(difference, nl=False)
-            click.echo("error: rendered/ is stale: run `factory render` and commit the result", err=True)
-        else:
-            click.echo(f"ok: rendered/ is up to date ({len(files)} files)")
+        difference = pipeline.drift(workspace, files, scope)
+        present.drift(difference, len(files), output)
         sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
-    changed = rendered.write(project.rendered, files, scope)
+    changed = pipeline.write(workspace, files, scope)
     report = None
     if not no_lint:
-        from factory.lint import lint_paths, policy
-
-        dockerfiles = [project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
-        report = lint_paths(dockerfiles, policy=policy.for_catalogue(cat), ignore_file=_ignore_file(project.root, None))
+        dockerfiles = [workspace.project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
+        report = pipeline.lint(workspace, dockerfiles, ignore_file=_ignore_file(workspace.project.root, None))
     threshold = _severity(failure_threshold)
-    failed = report is not None and report.failed(threshold)
-    if output == "json":
-        result: dict[str, Any] = {"ok": not failed, "files": len(files), "changed": changed}
-        if report is not None:
-            from factory.lint import report as lint_report
-
-            result["lint"] = lint_report.as_json(report, threshold)
-        click.echo(json.dumps(result, indent=2))
-    else:
-        for path in changed:
-            click.echo(f"wrote rendered/{path}")
-        click.echo(f"ok: {len(files)} files rendered, {len(changed)} changed")
-        if report is not None:
-            # render shows what fails; the summary still counts everything (`factory lint` lists it all)
-            _print_lint(report, threshold, only_failing=True)
-    if failed:
+    present.rendered(len(files), changed, report, threshold, output)
+    if report is not None and report.failed(threshold):
         sys.exit(int(ExitCode.LINT_FAILED))
 
 
@@ -274,7 +264,6 @@ def render(
     help="Require base images to be pinned by digest, not only a tag.",
 )
 @click.pass_context
-@_errors_to_exit_codes
 def lint(
     ctx: click.Context,
     paths: tuple[Path, ...],
@@ -290,44 +279,61 @@ def lint(
 
     PATHS are Dockerfiles or directories to search (default: every
     rendered/**/Dockerfile of the project). Base images must be the unified OS
-    or another catalogue image (plus --allow-image). Findings print as
-    `file:line CODE severity: message`; the exit code is 6 when one is at or
-    above --failure-threshold.
+    or another catalogue image (plus --allow-image); a team's Dockerfile is
+    linted even while the catalogue is invalid (then only --allow-image counts,
+    and a warning says so). Findings print as `file:line CODE severity:
+    message`; the exit code is 6 when one is at or above --failure-threshold.
 
     \b
     Ignores always carry a reason:
       # factory ignore=CODE[,CODE] reason    (comment above the instruction)
       .factory-ignore.yaml                   (code, path glob, reason, expires)
     """
-    from factory.lint import lint_paths
-    from factory.lint import report as lint_report
+    from factory import pipeline
 
     selected = () if no_tools else _tools(tool_list)
-    project = _optional_project(ctx, required=not paths)
-    policy = _lint_policy(project, allow_images)
-    policy = dataclasses.replace(policy, require_digest=require_digest)
-    if not paths:
-        assert project is not None
-        paths = tuple(sorted(project.rendered.rglob("Dockerfile")))
-        if not paths:
-            raise click.UsageError(f"no Dockerfile under {project.rendered}: run `factory render` first")
-    from factory.lint.engine import expand
-
-    if not expand(paths):
-        raise click.UsageError(
-            f"no Dockerfile in {', '.join(map(str, paths))} (looked for Dockerfile, Containerfile, *.Dockerfile)"
-        )
-    root = project.root if project is not None else None
-    report = lint_paths(paths, policy=policy, tools_selected=selected, ignore_file=_ignore_file(root, ignore_file))
+    workspace = _lint_workspace(ctx, explicit=bool(paths))
+    root = workspace.project.root if workspace is not None else _root_or_none(ctx)
+    report = pipeline.lint(
+        workspace,
+        paths,
+        tools=selected,
+        ignore_file=_ignore_file(root, ignore_file),
+        allow_images=allow_images,
+        require_digest=require_digest,
+    )
     threshold = _severity(failure_threshold)
-    if output == "json":
-        click.echo(lint_report.json_text(report, threshold), nl=False)
-    elif output == "sarif":
-        click.echo(lint_report.sarif_text(report), nl=False)
-    else:
-        _print_lint(report, threshold)
+    present.lint(report, threshold, output)
     if report.failed(threshold):
         sys.exit(int(ExitCode.LINT_FAILED))
+
+
+def _lint_workspace(ctx: click.Context, *, explicit: bool) -> Workspace | None:
+    """The project for linting; with explicit paths an invalid or missing project is no obstacle."""
+    try:
+        project = _project(ctx)
+    except DefinitionError:
+        if not explicit or ctx.find_root().obj is not None:
+            raise
+        return None
+    try:
+        return _workspace(ctx)
+    except DefinitionError as exc:
+        if not explicit:
+            raise
+        click.echo(
+            f"warning: the catalogue of {project.root} is invalid ({len(exc.problems)} problems; see `factory"
+            " validate`): base images are checked against --allow-image only",
+            err=True,
+        )
+        return None
+
+
+def _root_or_none(ctx: click.Context) -> Path | None:
+    try:
+        return _project(ctx).root
+    except DefinitionError:
+        return None
 
 
 def _severity(label: str) -> Severity:
@@ -346,52 +352,31 @@ def _tools(tool_list: str) -> tuple[str, ...]:
     return names
 
 
-def _optional_project(ctx: click.Context, *, required: bool) -> Project | None:
-    """The project, when there is one; linting explicit paths needs none."""
-    try:
-        return _project(ctx)
-    except DefinitionError:
-        if required or ctx.find_root().obj is not None:
-            raise
-        return None
-
-
-def _lint_policy(project: Project | None, allow_images: tuple[str, ...]) -> Policy:
-    from factory.lint import policy
-
-    if project is None:
-        return policy.Policy(allowed_images=allow_images, allowed_source="--allow-image")
-    return policy.for_catalogue(project.load(), extra_allowed=allow_images)
-
-
 def _ignore_file(root: Path | None, explicit: Path | None) -> IgnoreFile | None:
     """The ignore file to apply: the explicit one, else the project's, else one in the working directory."""
     from factory.lint import ignores
+    from factory.lint.engine import display_name
 
     if explicit is not None:
         return ignores.load(explicit, str(explicit))
     for directory in (root, Path.cwd()):
         if directory is not None and (directory / ignores.IGNORE_FILE).is_file():
             candidate = directory / ignores.IGNORE_FILE
-            return ignores.load(candidate, _shown(candidate))
+            return ignores.load(candidate, display_name(candidate))
     return None
 
 
-def _shown(path: Path) -> str:
-    from factory.lint.engine import display_name
+def _syntax(option: str | None, workspace: Workspace) -> str | None:
+    """The `# syntax=` frontend: --syntax, else factory.yaml build.syntax; validated like a reference."""
+    from factory.values import KINDS
 
-    return display_name(path)
+    value = option if option is not None else workspace.site.build.syntax
+    if value is not None and KINDS["frontend"].problem(value) is not None:
+        raise click.BadParameter(f"{value!r} is not an image reference", param_hint="--syntax")
+    return value
 
 
-def _print_lint(report: Report, threshold: Severity, *, only_failing: bool = False) -> None:
-    """Findings (all, or with `only_failing` those at or above the threshold) and the verdict line."""
-    from factory.lint import report as lint_report
-
-    shown = report if not only_failing else dataclasses.replace(report, findings=report.at_or_above(threshold))
-    click.echo(lint_report.text(shown), nl=False)
-    verdict = lint_report.summary(report, threshold)
-    colour = "red" if report.failed(threshold) else "green"
-    click.echo(click.style(verdict.split(" ", 1)[0], fg=colour) + " " + verdict.split(" ", 1)[1], err=True)
+# -- the engine ------------------------------------------------------------------------------
 
 
 @main.group(name="engine")
@@ -428,9 +413,8 @@ def _engine(ctx: click.Context, output: str = "text") -> Engine:
     from factory import site
     from factory.engine import Engine, Layout
 
-    root = ctx.find_root().obj
     try:
-        project: Project | None = Project(root.resolve()) if root is not None else Project.find()
+        project: Project | None = _project(ctx)
     except DefinitionError:
         project = None  # outside a project: the default site
     # Inside a project an invalid factory.yaml is an error, never a silent fallback.
@@ -439,55 +423,24 @@ def _engine(ctx: click.Context, output: str = "text") -> Engine:
     return Engine(layout, say=lambda line: click.echo(line, err=output == "json"))
 
 
-def _print_status(status: Status, output: str) -> None:
-    if output == "json":
-        click.echo(json.dumps(status.to_json(), indent=2))
-        return
-    data = status.to_json()
-    click.echo(f"factory engine{f' node {status.node}' if status.node else ''} ({status.host}, prefix {status.prefix})")
-    for name, c in data["components"].items():
-        pid = f"pid {c['pid']}  " if c["pid"] else ""
-        click.echo(f"  {name:<11} {c['state']:<14} {pid}{c['endpoint']}")
-    b = data["binfmt"]
-    click.echo(f"  {'binfmt':<11} {b['name']}: {b['state']}  flags {b['flags'] or '-'}  {b['interpreter']}")
-    engine = data["engine"]
-    if engine:
-        click.echo(
-            f"  {'engine':<11} {engine['version']} (API {engine['api_version']}), image store {engine['image_store']}"
-        )
-        click.echo(f"  {'buildx':<11} {engine['buildx_version']}, builder default: {', '.join(engine['platforms'])}")
-    reachable = "reachable" if status.registry_reachable else "NOT reachable"
-    click.echo(f"  {'registry':<11} http://{status.registry} {reachable}")
-    click.echo(
-        f"  {'use':<11} export DOCKER_HOST={status.env['DOCKER_HOST']} DOCKER_CONFIG={status.env['DOCKER_CONFIG']}"
-    )
-    for warning in status.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for problem in status.problems:
-        click.echo(f"not ready: {problem}", err=True)
-    click.echo("ready" if status.ready else "NOT READY")
-
-
 @engine_group.command(name="up")
 @OUTPUT
 @NODE
 @click.option("--refresh", is_flag=True, help="Refresh the private package lists and download the engine .debs again.")
 @click.pass_context
-@_errors_to_exit_codes
 def engine_up(ctx: click.Context, output: str, node: str | None, refresh: bool) -> None:
     """Install, configure and start what is missing (idempotent: a second run only checks)."""
-    _print_status(_engine(ctx, output).up(node, refresh=refresh), output)
+    present.engine_status(_engine(ctx, output).up(node, refresh=refresh), output)
 
 
 @engine_group.command(name="status")
 @OUTPUT
 @NODE
 @click.pass_context
-@_errors_to_exit_codes
 def engine_status(ctx: click.Context, output: str, node: str | None) -> None:
     """Report each part; exit 0 only when everything is running and answering (else 5)."""
     status = _engine(ctx, output).status(node)
-    _print_status(status, output)
+    present.engine_status(status, output)
     if not status.ready:
         sys.exit(int(ExitCode.ENVIRONMENT))
 
@@ -496,51 +449,12 @@ def engine_status(ctx: click.Context, output: str, node: str | None) -> None:
 @NODE
 @click.option("--binfmt", "unregister_binfmt", is_flag=True, help="Also remove the qemu-aarch64 binfmt rule.")
 @click.pass_context
-@_errors_to_exit_codes
 def engine_down(ctx: click.Context, node: str | None, unregister_binfmt: bool) -> None:
     """Stop the nodes, registry, dockerd and containerd `up` started (or only --node NAME); data is kept."""
     _engine(ctx).down(node, unregister_binfmt=unregister_binfmt)
 
 
-def _syntax(option: str | None, ctx: click.Context) -> str | None:
-    """The `# syntax=` frontend: --syntax, else factory.yaml build.syntax; validated like a reference."""
-    import re
-
-    value = option if option is not None else _site(ctx).build.syntax
-    if value is not None and not re.fullmatch(r"[a-z0-9./_-]+(:[A-Za-z0-9_.-]+)?(@sha256:[0-9a-f]{64})?", value):
-        raise click.BadParameter(f"{value!r} is not an image reference", param_hint="--syntax")
-    return value
-
-
-def _scope(cat: Any, stacks: tuple[str, ...]) -> list[str] | None:
-    if not stacks:
-        return None
-    known = {t.stack for t in cat.targets} | {"os"}
-    unknown = sorted(set(stacks) - known)
-    if unknown:
-        raise click.BadParameter(
-            f"unknown stack {', '.join(unknown)} (known: {', '.join(sorted(known))})", param_hint="--stack"
-        )
-    return sorted(set(stacks))
-
-
-def _site(ctx: click.Context) -> Any:
-    from factory import site
-
-    return site.load(_project(ctx).root)
-
-
-def _say(output: str) -> Callable[[str], None]:
-    """Progress lines with elapsed time on stderr (stdout stays clean for --output json)."""
-    import time
-
-    start = time.monotonic()
-
-    def say(message: str) -> None:
-        elapsed = int(time.monotonic() - start)
-        click.echo(f"[{elapsed // 60:3d}:{elapsed % 60:02d}] {message}", err=True)
-
-    return say
+# -- the OS base -----------------------------------------------------------------------------
 
 
 @main.group(name="os")
@@ -553,11 +467,17 @@ def os_group() -> None:
 @click.option("--refresh", is_flag=True, help="Bootstrap again even if a cached rootfs is still fresh.")
 @OUTPUT
 @click.pass_context
-@_errors_to_exit_codes
 def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, output: str) -> None:
     """Bootstrap the OS root filesystems and build the multi-arch OS base image (= `build os:<release>`)."""
-    cat = _project(ctx).load()
-    ctx.invoke(build, output=output, targets=(cat.os.id,), platforms=platforms, refresh_os=refresh, no_cache=False)
+    workspace = _workspace(ctx)
+    ctx.invoke(
+        build,
+        output=output,
+        targets=(workspace.catalogue.os.id,),
+        platforms=platforms,
+        refresh_os=refresh,
+        no_cache=False,
+    )
 
 
 @os_group.command(name="bootstrap")
@@ -565,36 +485,20 @@ def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, outp
 @click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: all of the OS).")
 @click.option("--refresh", is_flag=True, help="Bootstrap again even if a cached rootfs is still fresh.")
 @click.pass_context
-@_errors_to_exit_codes
 def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], refresh: bool) -> None:
     """Bootstrap (or reuse) the OS root filesystem tarballs with mmdebstrap."""
-    from factory import osbase
+    from factory import osbase, progress
 
-    project = _project(ctx)
-    cat = project.load()
-    recipe = osbase.Recipe.rendered(project.rendered / "os" / cat.os.release)
-    boot = osbase.Bootstrapper(cat.os, _site(ctx), recipe, refresh=refresh)
-    say = _say(output)
-    results = [boot.rootfs(p.split("/")[1], say) for p in (platforms or cat.os.platforms)]
-    if output == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "arch": r.arch,
-                        "path": str(r.path),
-                        "key": r.key,
-                        "cached": r.cached,
-                        "bytes": r.path.stat().st_size,
-                    }
-                    for r in results
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for r in results:
-            click.echo(f"{r.arch}: {r.path} ({r.path.stat().st_size / 1e6:.1f} MB{', cached' if r.cached else ''})")
+    workspace = _workspace(ctx)
+    cat = workspace.catalogue
+    recipe = osbase.Recipe.rendered(workspace.project.rendered / cat.os_target.directory)
+    boot = osbase.Bootstrapper(cat.os, workspace.site, recipe, refresh=refresh)
+    with progress.open_board() as board:
+        results = [boot.rootfs(p.split("/")[1], board.note) for p in (platforms or cat.os.platforms)]
+    present.bootstrapped(results, output)
+
+
+# -- build and verify ------------------------------------------------------------------------
 
 
 @main.command()
@@ -604,7 +508,6 @@ def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], re
 @click.option("--refresh-os", is_flag=True, help="Bootstrap the OS root filesystem again even if cached.")
 @click.option("--no-cache", is_flag=True, help="Run every build step again (the cache is still refreshed).")
 @click.pass_context
-@_errors_to_exit_codes
 def build(
     ctx: click.Context,
     output: str,
@@ -615,58 +518,33 @@ def build(
 ) -> None:
     """Build TARGETS (ids or stack names; default: all) and their bases, parents first.
 
-    Each image is built for all its platforms and pushed to the staging
-    repository; the record (digests per platform, sizes, durations, cache hits)
-    is written to .factory/builds/<run>/record.json. A failed target does not
-    stop independent ones; its dependants are skipped.
+    Refuses a stale rendered/ (run `factory render` first). Each image is built
+    for all its platforms and pushed to the staging repository; the record
+    (digests per platform, sizes, durations, cache hits) is written to
+    .factory/builds/<run>/record.json. A failed target does not stop
+    independent ones; its dependants are skipped. Progress: a live table on a
+    terminal, timestamped lines otherwise (CI, pipes, NO_COLOR).
     """
-    from factory import build as building
-    from factory import osbase
+    from factory import pipeline, progress
 
-    project = _project(ctx)
-    cat = project.load()
-    site_config = _site(ctx)
-    steps = building.plan(cat, project, targets, platforms or site_config.platforms)
-    recipe = osbase.Recipe.rendered(project.rendered / "os" / cat.os.release)
-    boot = osbase.Bootstrapper(cat.os, site_config, recipe, refresh=refresh_os)
-    say = _say(output)
-    say(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
-    run = building.BuildRun(
-        project,
-        site_config,
-        Docker.discover(),
-        prepare_os=boot.prepare_context,
-        progress=say,
-        no_cache=no_cache,
-    )
-    record = run.execute(steps)
-    if output == "json":
-        click.echo(json.dumps(record.to_json(), indent=2, sort_keys=True))
-    else:
-        for result in record.targets:
-            detail = result.digest if result.status == "built" else result.reason
-            click.echo(f"{result.status:<8} {result.id:<28} {detail}")
-        click.echo(f"record: {run.directory / 'record.json'}")
+    workspace = _workspace(ctx)
+    with progress.open_board() as board:
+        record = pipeline.build(workspace, board, targets, platforms, no_cache=no_cache, refresh_os=refresh_os)
+    present.built(record, workspace.builds / record.run_id / "record.json", output)
     if record.failed:
         sys.exit(int(ExitCode.BUILD_FAILED))
-
-
-RECORD_HELP = "Build record to use (default: .factory/builds/latest.json, the last finished run)."
 
 
 def _record_option(func: F) -> F:
     """--record FILE, shared by the commands that read a build record."""
     option = click.option(
-        "--record", "record_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=RECORD_HELP
+        "--record",
+        "record_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Build record to use (default: .factory/builds/latest.json, the last finished run).",
     )
     return option(func)
-
-
-def _record_path(ctx: click.Context, record_path: Path | None) -> Path:
-    path = record_path or _site(ctx).state_dir / "builds" / "latest.json"
-    if not path.is_file():
-        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
-    return path
 
 
 @main.command()
@@ -674,55 +552,21 @@ def _record_path(ctx: click.Context, record_path: Path | None) -> Path:
 @click.argument("targets", nargs=-1)
 @_record_option
 @click.pass_context
-@_errors_to_exit_codes
 def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
     """Run every built image of a build record on each of its platforms and check it.
 
     Checks: the architecture inside matches the platform, the user is the
-    numeric non-root account, PID 1 is tini, and the stack's verify commands pass.
+    numeric non-root account, PID 1 is tini, and the stack's verify commands
+    pass. The verdict per target and platform is written into the record.
     """
-    from factory import record as records
-    from factory import verify as verifying
+    from factory import pipeline, progress
 
-    project = _project(ctx)
-    cat = project.load()
-    path = _record_path(ctx, record_path)
-    record = records.read(path)
-    built = {t.id for t in record.targets}
-    unknown = sorted(set(targets) - built)
-    if unknown:
-        raise click.BadParameter(
-            f"{', '.join(unknown)} not in the record {path} (it has: {', '.join(sorted(built))})", param_hint="TARGETS"
-        )
-    selection = set(targets) if targets else None
-    verifier = verifying.Verifier(Docker.discover(), cat, progress=_say(output))
-    results = verifier.verify(record, selection)
-    suffix = "" if selection is None else "-" + "-".join(sorted(t.replace(":", "_") for t in selection))[:80]
-    out_path = path.parent / (record.run_id if path.name == "latest.json" else "") / f"verify{suffix}.json"
-    verifying.write(results, out_path)
-    if output == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "target": r.target,
-                        "platform": r.platform,
-                        "passed": r.passed,
-                        "checks": [vars(c) for c in r.checks],
-                    }
-                    for r in results
-                ],
-                indent=2,
-            )
-        )
-    else:
-        for r in results:
-            click.echo(f"{'ok' if r.passed else 'FAILED':<7} {r.target:<28} {r.platform}")
-            for c in r.checks:
-                if not c.passed:
-                    click.echo(f"        {c.name}: {c.detail}")
-        click.echo(f"results: {out_path}")
-    if not results or not all(r.passed for r in results):
+    workspace = _workspace(ctx)
+    path = pipeline.record_path(workspace, record_path)
+    with progress.open_board() as board:
+        verification = pipeline.verify(workspace, path, board, targets)
+    present.verified(verification, output)
+    if not verification.passed:
         sys.exit(int(ExitCode.VERIFY_FAILED))
 
 
@@ -730,18 +574,39 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
 @OUTPUT
 @_record_option
 @click.pass_context
-@_errors_to_exit_codes
 def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
     """Record the digests of a build in pins/images.yaml (then `factory render` uses them in every FROM)."""
-    from factory import pins
+    from factory import pins, site
     from factory import record as records
 
     project = _project(ctx)
-    path = _record_path(ctx, record_path)
+    path = record_path or site.load(project.root).state_dir / "builds" / "latest.json"
     written, changed = pins.write(project.root, records.read(path), project.pin_repositories())
-    if output == "json":
-        click.echo(json.dumps({"ok": True, "file": str(written), "changed": changed}, indent=2))
-    else:
-        for target_id in changed:
-            click.echo(f"pinned {target_id}")
-        click.echo(f"ok: {written} ({len(changed)} changed); run `factory render` to use them")
+    present.pinned(written, changed, output)
+
+
+@main.command(name="run")
+@OUTPUT
+@FAILURE_THRESHOLD
+@click.option("--no-cache", is_flag=True, help="Run every build step again.")
+@click.pass_context
+def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cache: bool) -> None:
+    """The main job: validate, render --check, lint, build, verify (engine: `factory engine up` first).
+
+    Each stage runs only after the one before passed; the exit code is the
+    first failing stage's (3, 1, 6, 7, 8). The images stay in staging until
+    the gate and publish stages join the job.
+    """
+    from factory import pipeline, progress
+
+    workspace = pipeline.validate(_project(ctx))
+    threshold = _severity(failure_threshold)
+
+    def lint_passes(report: Report) -> bool:
+        present.lint(report, threshold, "text", only_failing=True, err=output == "json")
+        return not report.failed(threshold)
+
+    ignore_file = _ignore_file(workspace.project.root, None)
+    with progress.open_board() as board:
+        verification = pipeline.main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache)
+    present.verified(verification, output)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-
-import dockerfile
+from typing import Any
 
 from factory import model
+from factory.errors import EnvironmentProblem
 
 TINI = ("/usr/bin/tini", "--")
 ALLOWED = frozenset({"ARG", "FROM", "USER", "RUN", "COPY", "ENV", "LABEL", "WORKDIR", "ENTRYPOINT", "CMD"})
@@ -25,9 +25,10 @@ AFTER_USER = frozenset({"ENTRYPOINT", "CMD"})
 
 def check(text: str, target: model.Target, os_base: model.OSBase, labels: Iterable[str]) -> list[str]:
     """What in `text` breaks the contract of `target` (empty when it holds)."""
+    parser = buildkit_parser()
     try:
-        commands = dockerfile.parse_string(text)
-    except dockerfile.GoParseError as exc:
+        commands = parser.parse_string(text)
+    except parser.GoParseError as exc:
         return [f"BuildKit's parser rejects it: {exc}"]
     problems: list[str] = []
     allowed = ALLOWED | ({"ADD"} if target.is_os else set())
@@ -45,7 +46,19 @@ def check(text: str, target: model.Target, os_base: model.OSBase, labels: Iterab
     return problems
 
 
-def _final_from(command: dockerfile.Command, target: model.Target) -> list[str]:
+def buildkit_parser() -> Any:
+    """The `dockerfile` package (BuildKit's parser); missing, it is exit 5 saying what to install."""
+    try:
+        import dockerfile
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            "BuildKit's Dockerfile parser (the Python package `dockerfile`) is not installed:"
+            " `pip install .` in the factory's checkout installs every tool it runs"
+        ) from exc
+    return dockerfile
+
+
+def _final_from(command: Any, target: model.Target) -> list[str]:
     scratch = target.base.kind in (model.BaseKind.ROOTFS, model.BaseKind.SCRATCH)
     expected = "scratch" if scratch else "${BASE_IMAGE}"
     written = command.value[0] if command.value else ""
@@ -54,7 +67,7 @@ def _final_from(command: dockerfile.Command, target: model.Target) -> list[str]:
     return []
 
 
-def _runtime(final: list[dockerfile.Command], target: model.Target, os_base: model.OSBase) -> list[str]:
+def _runtime(final: list[Any], target: model.Target, os_base: model.OSBase) -> list[str]:
     users = [i for i, c in enumerate(final) if c.cmd.upper() == "USER"]
     if not users:
         return ["the final stage sets no USER"]
@@ -74,7 +87,7 @@ def _runtime(final: list[dockerfile.Command], target: model.Target, os_base: mod
     return problems
 
 
-def _keys(final: list[dockerfile.Command], keyword: str, expected: Mapping[str, str]) -> list[str]:
+def _keys(final: list[Any], keyword: str, expected: Mapping[str, str]) -> list[str]:
     """ENV or LABEL: exactly the keys the definition gives (BuildKit lists them as key, value pairs)."""
     found: list[str] = []
     for command in final:

@@ -95,6 +95,18 @@ class CommandFailed(EnvironmentProblem):
         super().__init__("\n".join([message, *tail]))
 
 
+class CheckFailed(FactoryError):
+    """A check ran and found a difference (rendered/ is stale)."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class LintFailed(FactoryError):
+    """Lint findings reached the failure threshold."""
+
+    exit_code = ExitCode.LINT_FAILED
+
+
 class UsageProblem(FactoryError):
     """The command line names something that does not exist (a target, a platform)."""
 

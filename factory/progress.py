@@ -391,7 +391,7 @@ class BuildkitProgress:
     A vertex's first line is its name, e.g. `#12 [linux/arm64 2/5] RUN <<EOT (set -eux...)`;
     BuildKit repeats it when it switches back to a vertex, and that repeat is no
     new event. Lines that name no platform belong to `platforms`. A `$ ` line
-    (how DockerCLI.run logs a command) starts a new buildx run: vertex numbers
+    (how the process layer logs a command) starts a new buildx run: vertex numbers
     restart, and its `--platform` says which platforms the lines are about.
     """
 

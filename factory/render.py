@@ -101,13 +101,29 @@ class Renderer:
         self._template_files: dict[str, tuple[str, ...]] = {}
 
     def render_all(self, stacks: Iterable[str] | None = None) -> list[RenderedFile]:
-        """Every file of rendered/, or only those of the named stacks (`os` = the OS base)."""
+        """Every file of rendered/, or only those of the named stacks (`os` = the OS base).
+
+        Every target is rendered even when one fails; the RenderError then names them all.
+        """
+        files, failures = self.render_each(stacks)
+        if failures:
+            raise RenderError("\n".join(str(exc) for _, exc in failures))
+        return files
+
+    def render_each(
+        self, stacks: Iterable[str] | None = None
+    ) -> tuple[list[RenderedFile], list[tuple[model.Target, RenderError]]]:
+        """The files of every target that renders, and each target that does not with its error."""
         wanted = set(stacks) if stacks is not None else None
         files: list[RenderedFile] = []
+        failures: list[tuple[model.Target, RenderError]] = []
         for target in self.catalogue.targets:
             if wanted is None or target.stack in wanted:
-                files.extend(self.render_target(target))
-        return sorted(files, key=lambda f: f.path)
+                try:
+                    files.extend(self.render_target(target))
+                except RenderError as exc:
+                    failures.append((target, exc))
+        return sorted(files, key=lambda f: f.path), failures
 
     # -- per image -------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from factory import model
 from factory import record as records
 from factory.docker import ContainerSpec, Docker, RunOutcome
 from factory.errors import VerifyFailed
+from factory.progress import Board, Phase
 
-Progress = Callable[[str], None]
 UNAME = {
     "amd64": "x86_64",
     "arm64": "aarch64",
@@ -89,10 +88,10 @@ def judge_identity(output: str, arch: str, user: model.User) -> list[Check]:
 class Verifier:
     """Runs the checks for every built target of a record, through the engine's docker API."""
 
-    def __init__(self, docker: Docker, catalogue: model.Catalogue, progress: Progress = lambda _: None) -> None:
+    def __init__(self, docker: Docker, catalogue: model.Catalogue, board: Board) -> None:
         self.docker = docker
         self.catalogue = catalogue
-        self.progress = progress
+        self.board = board
         self._toolboxes: dict[str, str] = {}
 
     def verify(self, record: records.BuildRecord, selection: set[str] | None = None) -> list[ImageVerification]:
@@ -110,6 +109,7 @@ class Verifier:
         reference = target.base_pin
         result = ImageVerification(target.id, platform, reference)
         start = time.monotonic()
+        self.board.update(target.id, platform, Phase.VERIFYING)
         arch = platform.split("/")[1]
         if os_pin is None:
             raise VerifyFailed("the record has no OS base image: verify needs it for the busybox toolbox")
@@ -136,8 +136,10 @@ class Verifier:
             result.checks.append(Check(f"verify: {shown}", passed, detail))
         result.duration_s = round(time.monotonic() - start, 2)
         failed = [c.name for c in result.checks if not c.passed]
-        state = "ok" if not failed else "FAILED: " + ", ".join(failed)
-        self.progress(f"{target.id} {platform}: {len(result.checks)} checks {state} ({result.duration_s:.1f}s)")
+        if failed:
+            self.board.update(target.id, platform, Phase.FAILED, ", ".join(failed))
+        else:
+            self.board.update(target.id, platform, Phase.VERIFIED, f"{len(result.checks)} checks")
         return result
 
     def _toolbox(self, platform: str, os_pin: str) -> str:
@@ -152,7 +154,7 @@ class Verifier:
             )
         )
         if probe.exit_code != 0:
-            self.progress(f"toolbox {platform}: fetching busybox-static into volume {volume}")
+            self.board.note(f"toolbox {platform}: fetching busybox-static into volume {volume}")
             script = (
                 "set -eu; cd /tmp; apt-get update -qq; apt-get download busybox-static >/dev/null; "
                 "dpkg -x busybox-static_*.deb x; for p in x/usr/bin/busybox x/bin/busybox; do "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from factory.process import Result, Runner
 from factory.errors import CommandFailed
+from factory.process import Result, Runner
 
 # A rule answers the first command whose argv contains all of `words`: with one
 # result, with a list of results taken in turn (the last one repeats), or with a

@@ -5,10 +5,25 @@ from pathlib import Path
 
 import pytest
 
-from factory import build
+from factory import build, builders
+from factory.docker import Docker
 from factory.errors import FactoryError
+from factory.progress import Board, Phase, Row, Snapshot
 from factory.project import Project
 from tests.conftest import REPO
+
+
+class RecordingSink:
+    """A board sink that keeps every change."""
+
+    def __init__(self) -> None:
+        self.changes: list[Row] = []
+
+    def changed(self, row: Row, board: Snapshot) -> None:
+        self.changes.append(row)
+
+    def noted(self, message: str, board: Snapshot) -> None:
+        pass
 
 
 def _plan(selection: list[str], platforms: list[str] | None = None) -> list[build.Step]:
@@ -90,8 +105,9 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
             result.base_pin = f"r/{step.image}@{result.digest}"
             return result
 
-    messages: list[str] = []
-    run = Run(project, config, build.DockerCLI("docker"), prepare_os=lambda *_: None, progress=messages.append)
+    sink = RecordingSink()
+    board = Board(sink)
+    run = Run(project, config, Docker("docker", {}), prepare_os=lambda *_: None, board=board)
     record = run.execute(build.plan(cat, project))
     status = {t.id: (t.status, t.reason) for t in record.targets}
     assert status == {
@@ -103,24 +119,30 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
     }
     assert (tmp_path / "state" / "builds" / run.run_id / "record.json").is_file()
     assert record.result("a:1-runtime").log == "/logs/a:1-runtime.log"  # what the failed worker had set
-    assert "a:1-build: skipped (base a:1-runtime failed)" in messages
+    assert {(r.target, r.platform, r.phase, r.detail) for r in board.rows() if r.target.startswith("a:")} == {
+        ("a:1-runtime", "linux/amd64", Phase.FAILED, "buildx exited 1"),
+        ("a:1-runtime", "linux/arm64", Phase.FAILED, "buildx exited 1"),
+        ("a:1-build", "linux/amd64", Phase.SKIPPED, "base a:1-runtime failed"),
+        ("a:1-build", "linux/arm64", Phase.SKIPPED, "base a:1-runtime failed"),
+    }
+    assert ("a:1-build", Phase.SKIPPED) in [(row.target, row.phase) for row in sink.changes]
 
 
 def test_builder_commands_per_driver() -> None:
     from factory.site import Builder
 
-    assert build.builder_commands(Builder("linux/arm64", "unix:///run/n.sock"), "factory-linux-arm64") == [
+    assert builders.builder_commands(Builder("linux/arm64", "unix:///run/n.sock"), "factory-linux-arm64") == [
         ["docker", "context", "create", "factory-linux-arm64", "--docker", "host=unix:///run/n.sock"]
     ]
     tls = {"ca": "ca.pem", "cert": "c.pem", "key": "k.pem"}
-    assert build.builder_commands(Builder("linux/arm64", "tcp://n:2376", tls=tls), "b")[0][-1] == (
+    assert builders.builder_commands(Builder("linux/arm64", "tcp://n:2376", tls=tls), "b")[0][-1] == (
         "host=tcp://n:2376,ca=ca.pem,cert=c.pem,key=k.pem"
     )
-    assert build.builder_commands(Builder("linux/arm64", "kubernetes://builds", "kubernetes"), "b") == [[
+    assert builders.builder_commands(Builder("linux/arm64", "kubernetes://builds", "kubernetes"), "b") == [[
         "docker", "buildx", "create", "--name", "b", "--driver", "kubernetes", "--platform", "linux/arm64",
         "--driver-opt", "namespace=builds,nodeselector=kubernetes.io/arch=arm64",
     ]]  # fmt: skip
-    remote = build.builder_commands(Builder("linux/arm64", "tcp://n:1234", "remote", tls), "b")[0]
+    remote = builders.builder_commands(Builder("linux/arm64", "tcp://n:1234", "remote", tls), "b")[0]
     assert remote[-3:] == ["--driver-opt", "cacert=ca.pem,cert=c.pem,key=k.pem", "tcp://n:1234"]
 
 
@@ -128,8 +150,6 @@ def test_heartbeat_names_the_current_step(tmp_path: Path) -> None:
     log = tmp_path / "x.log"
     log.write_text("#1 [internal] load\n#6 [linux/arm64 2/3] RUN <<EOT (set -eux...)\n#6 12.0 Unpacking x\n")
     messages: list[str] = []
-    with build._Heartbeat("python:3.13-runtime", log, messages.append, every=0.01):
-        import time
-
-        time.sleep(0.05)
-    assert messages and messages[0] == "python:3.13-runtime: still building: [linux/arm64 2/3] RUN <<EOT (set -eux...)"
+    beats = iter([False, False, True])  # two periods pass, then the build ends
+    build._Heartbeat("python:3.13-runtime", log, messages.append).beat(lambda _: next(beats))
+    assert messages == ["python:3.13-runtime: still building: [linux/arm64 2/3] RUN <<EOT (set -eux...)"] * 2

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from factory.engine import debs
-from factory.process import Result
 from factory.errors import EnvironmentProblem
+from factory.process import Result
 from tests.fakes import FakeRunner, ok
 
 SOURCES = (

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from factory.engine import Layout, client_env, procs
-from factory.process import Runner
 from factory.engine.debs import DebCache, PrivateApt
 from factory.engine.host import detect
+from factory.process import Runner
 
 pytestmark = pytest.mark.engine
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import build, record
+from factory import record
 from factory.cli import main
+from factory.docker import Docker
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.engine
@@ -130,7 +131,7 @@ def test_private_ca_given_as_secret(make_project: Callable[..., Path], https_ser
     result = CliRunner().invoke(main, ["--root", str(root), "build", "tool", "--platform", "linux/amd64"])
     assert result.exit_code == 0, result.output
     built = record.read(root / ".factory" / "builds" / "latest.json").result("tool:1.0-runtime")
-    docker = build.DockerCLI.discover()
+    docker = Docker.discover()
     marker = ca.read_text().splitlines()[1]  # a line of the CA's base64 body
     script = (
         "tool; ls /run/secrets 2>/dev/null || echo no-secrets; "

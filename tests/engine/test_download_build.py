@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import build, record
+from factory import record
 from factory.cli import main
+from factory.docker import Docker
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.engine
@@ -105,7 +106,7 @@ def test_download_verified_and_installed(make_project: Callable[..., Path], arti
     assert result.exit_code == 0, result.output
     built = record.read(root / ".factory" / "builds" / "latest.json").result("tool:1.0-runtime")
     assert built.status == "built" and built.base_pin
-    docker = build.DockerCLI.discover()
+    docker = Docker.discover()
     out = subprocess.run(
         [
             docker.binary,

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import build, record
+from factory import record
 from factory.cli import main
+from factory.docker import Docker
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.engine
@@ -57,7 +58,7 @@ def test_platforms_built_on_their_own_engines_and_merged(make_project: Callable[
     log = Path(tool.log or "").read_text()
     assert "buildx imagetools create --tag" in log
     assert "docker --context factory-linux-arm64 buildx build" in log
-    docker = build.DockerCLI.discover()
+    docker = Docker.discover()
     for platform, machine in (("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")):
         out = subprocess.run(
             [docker.binary, "run", "--rm", "--platform", platform, tool.base_pin or "", "uname", "-m"],

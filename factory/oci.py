@@ -1,4 +1,4 @@
-"""A small OCI distribution client: read manifests and indexes by digest.
+"""An OCI distribution (registry API) client: read manifests and indexes by digest.
 
 Used to record what a build pushed (per-platform digests and sizes) without
 pulling anything. Plain HTTP for loopback registries (the embedded default),
@@ -37,21 +37,8 @@ class PlatformImage:
     layers: int
 
 
-def split(reference: str) -> tuple[str, str, str]:
-    """`host/path/name:tag` or `...@sha256:x` -> (host, repository path, tag-or-digest)."""
-    host, _, rest = reference.partition("/")
-    if "@" in rest:
-        repo, _, ref = rest.partition("@")
-        repo = repo.rsplit(":", 1)[0] if ":" in repo.rsplit("/", 1)[-1] else repo
-    elif ":" in rest.rsplit("/", 1)[-1]:
-        repo, _, ref = rest.rpartition(":")
-    else:
-        repo, ref = rest, "latest"
-    return host, repo, ref
-
-
-class Registry:
-    """Reads from one registry host."""
+class RegistryClient:
+    """Reads from one registry host over the distribution API."""
 
     def __init__(self, host: str, *, timeout: float = 30.0) -> None:
         self.host = host

@@ -1,0 +1,295 @@
+"""The stages of the factory as functions, and the main job as their composition.
+
+Each stage takes the Workspace (project, validated catalogue, site
+configuration) and, from build on, the build record; it returns what it
+decided and, where it judged images, writes its verdict per target and
+platform into the record, so the next stage and the next run read it there
+instead of asking the engine again:
+
+    validate -> render (check) -> lint -> build -> verify [-> scan -> sign -> publish -> report]
+
+The CLI commands, the main job (`factory run`), the scheduled rebuild and the
+PR preview are compositions of these functions; none prints or exits (the
+CLI does), and every long stage reports on the Board it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from factory import model, rendered, site
+from factory import record as records
+from factory.errors import CheckFailed, DefinitionError, Problem, UsageProblem
+from factory.progress import Board
+from factory.project import Project
+from factory.render import RenderedFile, Renderer
+from factory.schema import validate as validate_schema
+from factory.yamlmarks import load_file
+
+if TYPE_CHECKING:
+    from factory.lint.engine import Report
+    from factory.lint.ignores import IgnoreFile
+    from factory.verify import ImageVerification
+
+TOOLS = ("hadolint", "shellcheck", "trivy")
+LATEST = "latest.json"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What every stage works on: the project, its validated catalogue and its site configuration."""
+
+    project: Project
+    catalogue: model.Catalogue
+    site: site.Site
+
+    @classmethod
+    def open(cls, project: Project) -> Workspace:
+        """Load and validate factory.yaml and the catalogue (DefinitionError names every problem)."""
+        config = site.load(project.root)
+        return cls(project, project.load(), config)
+
+    def scope(self, stacks: Sequence[str]) -> list[str] | None:
+        """The stacks named on a command line (None: all); an unknown one is a usage error."""
+        if not stacks:
+            return None
+        known = set(self.catalogue.stacks)
+        unknown = sorted(set(stacks) - known)
+        if unknown:
+            raise UsageProblem(f"unknown stack {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return sorted(set(stacks))
+
+    @property
+    def builds(self) -> Path:
+        return self.site.state_dir / "builds"
+
+
+# -- validate ------------------------------------------------------------------------------
+
+
+def validate(project: Project) -> Workspace:
+    """Everything `render` would refuse, found without writing: factory.yaml, the ignore file, the catalogue,
+    and a render of every target in memory (template errors and broken image contracts, located at the
+    definition of the target)."""
+    problems: list[Problem] = []
+    workspace: Workspace | None = None
+    try:
+        workspace = Workspace.open(project)
+    except DefinitionError as exc:
+        problems.extend(exc.problems)
+    problems.extend(_ignore_file_problems(project))
+    if workspace is not None:
+        _, failures = Renderer(project.templates, workspace.catalogue).render_each()
+        for target, error in failures:
+            file, line = target.origin
+            problems.append(Problem(file, line, "", f"{target.id} does not render: {error}"))
+    if problems or workspace is None:
+        raise DefinitionError(problems)
+    return workspace
+
+
+def _ignore_file_problems(project: Project) -> list[Problem]:
+    from factory.lint.ignores import IGNORE_FILE
+
+    path = project.root / IGNORE_FILE
+    if not path.is_file():
+        return []
+    try:
+        return validate_schema(load_file(path, IGNORE_FILE), "ignores")
+    except DefinitionError as exc:
+        return list(exc.problems)
+
+
+# -- render --------------------------------------------------------------------------------
+
+
+def render(workspace: Workspace, scope: Iterable[str] | None = None, syntax: str | None = None) -> list[RenderedFile]:
+    """The files of rendered/ (or of the stacks in scope), rendered in memory."""
+    return Renderer(workspace.project.templates, workspace.catalogue, syntax_line=syntax).render_all(scope)
+
+
+def drift(workspace: Workspace, files: list[RenderedFile], scope: Iterable[str] | None = None) -> str:
+    """The unified diff from rendered/ on disk to `files` ('' when rendered/ is up to date)."""
+    return rendered.diff(workspace.project.rendered, files, scope)
+
+
+def write(workspace: Workspace, files: list[RenderedFile], scope: Iterable[str] | None = None) -> list[str]:
+    """Replace rendered/ (or the stacks in scope) atomically; the paths that changed."""
+    return rendered.write(workspace.project.rendered, files, scope)
+
+
+def require_current(workspace: Workspace, stacks: Iterable[str] | None = None, syntax: str | None = None) -> None:
+    """Refuse to go on from a stale rendered/ (what `render --check` would report)."""
+    difference = drift(workspace, render(workspace, stacks, syntax), stacks)
+    if difference:
+        changed = sorted({line[6:].split("\t")[0] for line in difference.splitlines() if line.startswith("+++ b/")})
+        removed = sorted({line[6:] for line in difference.splitlines() if line.startswith("--- a/")} - set(changed))
+        files = ", ".join([*changed, *removed][:5])
+        raise CheckFailed(f"rendered/ is stale ({files}): run `factory render` and commit the result first")
+
+
+# -- lint ----------------------------------------------------------------------------------
+
+
+def lint(
+    workspace: Workspace | None,
+    paths: Sequence[Path] = (),
+    *,
+    tools: Sequence[str] = TOOLS,
+    ignore_file: IgnoreFile | None = None,
+    allow_images: Sequence[str] = (),
+    require_digest: bool = True,
+) -> Report:
+    """Lint Dockerfiles: `paths` (directories searched), or every rendered Dockerfile of the workspace.
+
+    With a workspace the policy is the catalogue's (bases: the unified OS and
+    its images, plus `allow_images`); without one only `allow_images` is checked.
+    """
+    from factory.lint import lint_paths, policy
+
+    if workspace is None:
+        rules = policy.Policy(allowed_images=tuple(allow_images), allowed_source="--allow-image")
+    else:
+        rules = policy.for_catalogue(workspace.catalogue, extra_allowed=tuple(allow_images))
+    rules = dataclasses.replace(rules, require_digest=require_digest)
+    if not paths:
+        if workspace is None:
+            raise UsageProblem("no Dockerfile given and no project here")
+        paths = sorted(workspace.project.rendered.rglob("Dockerfile"))
+        if not paths:
+            raise UsageProblem(f"no Dockerfile under {workspace.project.rendered}: run `factory render` first")
+    return lint_paths(paths, policy=rules, tools_selected=tuple(tools), ignore_file=ignore_file)
+
+
+# -- build ---------------------------------------------------------------------------------
+
+
+def build(
+    workspace: Workspace,
+    board: Board,
+    selection: Sequence[str] = (),
+    platforms: Sequence[str] = (),
+    *,
+    no_cache: bool = False,
+    refresh_os: bool = False,
+) -> records.BuildRecord:
+    """Build the selected targets and their bases from a current rendered/; the record of the run."""
+    from factory import build as building
+    from factory import osbase
+    from factory.docker import Docker
+
+    require_current(workspace)
+    project, catalogue, config = workspace.project, workspace.catalogue, workspace.site
+    steps = building.plan(catalogue, project, selection, platforms or config.platforms)
+    os_target = catalogue.os_target
+    recipe = osbase.Recipe.rendered(project.rendered / os_target.directory)
+    boot = osbase.Bootstrapper(catalogue.os, config, recipe, refresh=refresh_os)
+    board.note(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
+    run = building.BuildRun(
+        project, config, Docker.discover(), prepare_os=boot.prepare_context, board=board, no_cache=no_cache
+    )
+    return run.execute(steps)
+
+
+# -- verify --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What verify decided: the record with its verdicts, the detailed results and where they were written."""
+
+    record: records.BuildRecord
+    results: list[ImageVerification]
+    report: Path
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+
+def verify(workspace: Workspace, record_path: Path, board: Board, selection: Sequence[str] = ()) -> Verification:
+    """Run every built image of the record on each platform; write the verdicts into the record."""
+    from factory import verify as verifying
+    from factory.docker import Docker
+
+    record = records.read(record_path)
+    built = {t.id for t in record.targets}
+    unknown = sorted(set(selection) - built)
+    if unknown:
+        raise UsageProblem(f"{', '.join(unknown)} not in the record {record_path} (it has: {', '.join(sorted(built))})")
+    wanted = set(selection) if selection else None
+    verifier = verifying.Verifier(Docker.discover(), workspace.catalogue, board)
+    results = verifier.verify(record, wanted)
+    directory = workspace.builds / record.run_id
+    suffix = "" if wanted is None else "-" + "-".join(sorted(t.replace(":", "_") for t in wanted))[:80]
+    report = directory / f"verify{suffix}.json"
+    verifying.write(results, report)
+    at = records.now()
+    for result in results:
+        checks = result.checks
+        failed = [c.name for c in checks if not c.passed]
+        summary = f"{len(checks)} checks passed" if not failed else "failed: " + ", ".join(failed)
+        verdict = records.Verdict(result.passed, summary, at, str(report))
+        record.result(result.target).verdicts.setdefault("verify", {})[result.platform] = verdict
+    save(workspace, record, record_path)
+    return Verification(record, list(results), report)
+
+
+def save(workspace: Workspace, record: records.BuildRecord, read_from: Path) -> None:
+    """Write a record a stage has added to: its run's record.json, and latest.json if it is the latest run."""
+    directory = workspace.builds / record.run_id
+    latest = workspace.builds / LATEST
+    is_latest = read_from.name == LATEST or (latest.is_file() and records.read(latest).run_id == record.run_id)
+    records.write(record, directory, latest=is_latest)
+
+
+def record_path(workspace: Workspace, given: Path | None) -> Path:
+    """The record a stage reads: the one given, else the latest finished run's."""
+    from factory.errors import EnvironmentProblem
+
+    path = given or workspace.builds / LATEST
+    if not path.is_file():
+        raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
+    return path
+
+
+# -- the main job ----------------------------------------------------------------------------
+
+
+def main_job(
+    workspace: Workspace,
+    board: Board,
+    lint_passes: Callable[[Report], bool],
+    *,
+    ignore_file: IgnoreFile | None = None,
+    no_cache: bool = False,
+) -> Verification:
+    """render --check -> lint -> build -> verify, each only after the one before passed.
+
+    `lint_passes` sees the lint report (the CLI shows it and applies the
+    failure threshold). Scanning, signing and publishing join here as stages
+    over the same record (the gate and publish issues); until then the
+    images stay in staging.
+    """
+    from factory.errors import BuildFailed, LintFailed, VerifyFailed
+
+    board.note("main job: render --check, lint, build, verify")
+    require_current(workspace)
+    if not lint_passes(lint(workspace, ignore_file=ignore_file)):
+        raise LintFailed("lint findings at or above the failure threshold")
+    record = build(workspace, board, no_cache=no_cache)
+    if record.failed:
+        raise BuildFailed("; ".join(f"{t.id}: {t.status}: {_first_line(t.reason)}" for t in record.failed))
+    verification = verify(workspace, workspace.builds / record.run_id / "record.json", board)
+    if not verification.passed:
+        failed = sorted({r.target for r in verification.results if not r.passed})
+        raise VerifyFailed(f"verification failed for {', '.join(failed)} (details: {verification.report})")
+    return verification
+
+
+def _first_line(text: str | None) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else "no reason recorded"

@@ -1,0 +1,257 @@
+"""What the CLI shows: text for people, JSON (and SARIF) for scripts, one place for each command.
+
+Colour only on a terminal, never with NO_COLOR or TERM=dumb; JSON goes to
+stdout alone (progress and notes go to stderr), so `--output json` is always
+one parseable document, errors included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+
+from factory import __version__
+from factory.errors import DefinitionError, FactoryError
+
+if TYPE_CHECKING:
+    from factory import model
+    from factory import record as records
+    from factory.engine import Status
+    from factory.lint.engine import Report
+    from factory.lint.model import Severity
+    from factory.osbase import Rootfs
+    from factory.pipeline import Verification
+
+
+def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """True when `stream` is a terminal and nobody asked for plain text (NO_COLOR, TERM=dumb)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM", "").lower() == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def style(text: str, colour: str, *, err: bool = True, bold: bool = False) -> str:
+    """`text` in `colour` when the stream it goes to shows colour, else unchanged."""
+    stream = sys.stderr if err else sys.stdout
+    return click.style(text, fg=colour, bold=bold) if colour_enabled(stream) else text
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def error_json(exc: FactoryError | click.ClickException | None, code: int, message: str) -> dict[str, Any]:
+    """The JSON document of a failed command: stable keys ok, exit_code, error, message (and problems)."""
+    result: dict[str, Any] = {"ok": False, "exit_code": code, "error": type(exc).__name__ if exc else "InternalError"}
+    if isinstance(exc, DefinitionError):
+        result["problems"] = [
+            {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in exc.problems
+        ]
+    result["message"] = message
+    return result
+
+
+def error_sarif(code: int, message: str) -> dict[str, Any]:
+    """A SARIF 2.1.0 log of a lint run that could not be carried out: no results, the reason as a notification."""
+    from factory.lint.report import SARIF_SCHEMA
+
+    invocation = {
+        "executionSuccessful": False,
+        "exitCode": code,
+        "toolExecutionNotifications": [{"level": "error", "message": {"text": message}}],
+    }
+    driver = {"name": "factory", "version": __version__}
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": driver}, "invocations": [invocation], "results": []}],
+    }
+
+
+def error(exc: FactoryError | click.ClickException | None, code: int, message: str, output: str) -> None:
+    """Show a failure in the command's output format: JSON/SARIF on stdout, else `error: ...` lines on stderr."""
+    if output == "json":
+        echo_json(error_json(exc, code, message))
+    elif output == "sarif":
+        echo_json(error_sarif(code, message))
+    else:
+        prefix = style("error: ", "red", bold=True)
+        click.echo(prefix + message.replace("\n", "\n" + prefix), err=True)
+
+
+# -- definitions and rendering ---------------------------------------------------------------
+
+
+def validated(catalogue: model.Catalogue, output: str) -> None:
+    stacks = [s for s in catalogue.stacks if s != "os"]
+    if output == "json":
+        echo_json(
+            {"ok": True, "os": catalogue.os.id, "stacks": list(catalogue.stacks), "targets": len(catalogue.targets)}
+        )
+    else:
+        click.echo(f"ok: {catalogue.os.id} and {len(stacks)} stacks, {len(catalogue.targets)} targets are valid")
+
+
+def matrix(rows: list[dict[str, Any]], output: str) -> None:
+    if output == "json":
+        echo_json(rows)
+        return
+    for row in rows:
+        platforms, tags = ",".join(row["platforms"]), " ".join(row["tags"])
+        click.echo(f"{row['id']:<28} {platforms:<24} {tags:<28} rendered/{row['dockerfile']}")
+
+
+def drift(difference: str, files: int, output: str) -> None:
+    if output == "json":
+        echo_json({"ok": not difference, "stale": bool(difference), "diff": difference})
+    elif difference:
+        click.echo(difference, nl=False)
+        click.echo(
+            style("error: ", "red", bold=True) + "rendered/ is stale: run `factory render` and commit the result",
+            err=True,
+        )
+    else:
+        click.echo(f"ok: rendered/ is up to date ({files} files)")
+
+
+def rendered(files: int, changed: list[str], report: Report | None, threshold: Severity, output: str) -> None:
+    failed = report is not None and report.failed(threshold)
+    if output == "json":
+        result: dict[str, Any] = {"ok": not failed, "files": files, "changed": changed}
+        if report is not None:
+            from factory.lint import report as lint_report
+
+            result["lint"] = lint_report.as_json(report, threshold)
+        echo_json(result)
+        return
+    for path in changed:
+        click.echo(f"wrote rendered/{path}")
+    click.echo(f"ok: {files} files rendered, {len(changed)} changed")
+    if report is not None:
+        # render shows what fails; the summary still counts everything (`factory lint` lists it all)
+        lint(report, threshold, "text", only_failing=True)
+
+
+def lint(report: Report, threshold: Severity, output: str, *, only_failing: bool = False, err: bool = False) -> None:
+    """Findings (all, or with `only_failing` those at or above the threshold) and the verdict line."""
+    from factory.lint import report as lint_report
+
+    if output == "json":
+        click.echo(lint_report.json_text(report, threshold), nl=False)
+        return
+    if output == "sarif":
+        click.echo(lint_report.sarif_text(report), nl=False)
+        return
+    shown = report if not only_failing else dataclasses.replace(report, findings=report.at_or_above(threshold))
+    click.echo(lint_report.text(shown), nl=False, err=err)
+    verdict = lint_report.summary(report, threshold)
+    word, rest = verdict.split(" ", 1)
+    click.echo(style(word, "red" if report.failed(threshold) else "green") + " " + rest, err=True)
+
+
+def pinned(written: Path, changed: list[str], output: str) -> None:
+    if output == "json":
+        echo_json({"ok": True, "file": str(written), "changed": changed})
+        return
+    for target_id in changed:
+        click.echo(f"pinned {target_id}")
+    click.echo(f"ok: {written} ({len(changed)} changed); run `factory render` to use them")
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+
+def engine_status(status: Status, output: str) -> None:
+    if output == "json":
+        echo_json(status.to_json())
+        return
+    data = status.to_json()
+    click.echo(f"factory engine{f' node {status.node}' if status.node else ''} ({status.host}, prefix {status.prefix})")
+    for name, c in data["components"].items():
+        pid = f"pid {c['pid']}  " if c["pid"] else ""
+        click.echo(f"  {name:<11} {c['state']:<14} {pid}{c['endpoint']}")
+    b = data["binfmt"]
+    click.echo(f"  {'binfmt':<11} {b['name']}: {b['state']}  flags {b['flags'] or '-'}  {b['interpreter']}")
+    engine = data["engine"]
+    if engine:
+        click.echo(
+            f"  {'engine':<11} {engine['version']} (API {engine['api_version']}), image store {engine['image_store']}"
+        )
+        click.echo(f"  {'buildx':<11} {engine['buildx_version']}, builder default: {', '.join(engine['platforms'])}")
+    reachable = "reachable" if status.registry_reachable else "NOT reachable"
+    click.echo(f"  {'registry':<11} http://{status.registry} {reachable}")
+    click.echo(
+        f"  {'use':<11} export DOCKER_HOST={status.env['DOCKER_HOST']} DOCKER_CONFIG={status.env['DOCKER_CONFIG']}"
+    )
+    for warning in status.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for problem in status.problems:
+        click.echo(f"not ready: {problem}", err=True)
+    click.echo("ready" if status.ready else "NOT READY")
+
+
+def bootstrapped(results: Iterable[Rootfs], output: str) -> None:
+    items: list[dict[str, Any]] = [
+        {"arch": r.arch, "path": str(r.path), "key": r.key, "cached": r.cached, "bytes": r.path.stat().st_size}
+        for r in results
+    ]
+    if output == "json":
+        echo_json(items)
+        return
+    for item in items:
+        cached = ", cached" if item["cached"] else ""
+        click.echo(f"{item['arch']}: {item['path']} ({item['bytes'] / 1e6:.1f} MB{cached})")
+
+
+# -- builds and verdicts ---------------------------------------------------------------------------
+
+
+def built(record: records.BuildRecord, path: Path, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(record.to_json(), indent=2, sort_keys=True))
+        return
+    for result in record.targets:
+        detail = result.digest if result.status == "built" else result.reason
+        click.echo(f"{result.status:<8} {result.id:<28} {detail}")
+    click.echo(f"record: {path}")
+
+
+def verified(verification: Verification, output: str) -> None:
+    if output == "json":
+        echo_json(
+            [
+                {
+                    "target": r.target,
+                    "platform": r.platform,
+                    "passed": r.passed,
+                    "checks": [dataclasses.asdict(c) for c in r.checks],
+                }
+                for r in verification.results
+            ]
+        )
+        return
+    for r in verification.results:
+        state = "ok" if r.passed else style("FAILED", "red", err=False)
+        click.echo(f"{state:<7} {r.target:<28} {r.platform}")
+        for c in r.checks:
+            if not c.passed:
+                click.echo(f"        {c.name}: {c.detail}")
+    click.echo(f"results: {verification.report}")
+
+
+def internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc} (set FACTORY_DEBUG=1 for a traceback)"
