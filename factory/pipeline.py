@@ -86,7 +86,8 @@ def validate(project: Project) -> Workspace:
         _, failures = Renderer(project.templates, workspace.catalogue).render_each()
         for target, error in failures:
             file, line = target.origin
-            problems.append(Problem(file, line, "", f"{target.id} does not render: {error}"))
+            reason = str(error).removeprefix(f"{target.id}: ")
+            problems.append(Problem(file, line, "", f"{target.id} does not render: {reason}"))
     if problems or workspace is None:
         raise DefinitionError(problems)
     return workspace
