@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory import osrelease
 from factory.errors import EnvironmentProblem
 
 
@@ -89,15 +90,9 @@ def mirrors(
     )
 
 
-def host_codename(os_release: Path = Path("/etc/os-release")) -> str | None:
+def host_codename(os_release: Path = osrelease.OS_RELEASE) -> str | None:
     """VERSION_CODENAME of this machine, or None when it is not known."""
-    try:
-        for line in os_release.read_text(encoding="utf-8").splitlines():
-            if line.startswith("VERSION_CODENAME="):
-                return line.split("=", 1)[1].strip().strip('"') or None
-    except OSError:
-        return None
-    return None
+    return osrelease.read(os_release).get("VERSION_CODENAME") or None
 
 
 def _one_line(path: Path) -> Iterable[Source]:

@@ -33,7 +33,7 @@ from factory.oci import RegistryClient
 from factory.process import Runner
 from factory.progress import Board, BuildkitFeed, Phase, following
 from factory.project import Project
-from factory.site import Site
+from factory.site import Driver, Site
 
 Progress = Callable[[str], None]
 PrepareContext = Callable[[tuple[str, ...], Path, Progress], None]
@@ -296,7 +296,7 @@ class BuildRun:
         log: Path,
         builder: str | None,
         node_network: str | None = None,
-        node_driver: str | None = None,
+        node_driver: Driver | None = None,
     ) -> None:
         settings = self.site.build
         suffix = "" if builder is None else f"-{_slug(platforms[0])}"
@@ -320,8 +320,8 @@ class BuildRun:
             sbom=settings.sbom,
             provenance=settings.provenance,
             network="host" if (node_network or settings.network) == "host" else None,
-            builder=builder if node_driver != "docker" else None,
-            docker_context=builder if node_driver == "docker" else None,
+            builder=builder if node_driver is not Driver.DOCKER else None,
+            docker_context=builder if node_driver is Driver.DOCKER else None,
             metadata_file=metadata,
             no_cache=self.no_cache,
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from factory.docker import Docker
 from factory.errors import EnvironmentProblem
-from factory.site import Builder
+from factory.site import Builder, Driver
 
 
 def builder_name(platform: str) -> str:
@@ -37,7 +37,7 @@ class Nodes:
             if current == node.endpoint:
                 return name
             if current is not None:  # the node moved: drop the stale builder first
-                remove = ["context", "rm", "--force", name] if node.driver == "docker" else ["buildx", "rm", name]
+                remove = ["context", "rm", "--force", name] if node.driver is Driver.DOCKER else ["buildx", "rm", name]
                 self.docker.logged(self.docker.argv(*remove), log=log)
             for args in builder_commands(node, name, self.docker.binary):
                 if self.docker.logged(args, log=log) != 0:
@@ -46,7 +46,7 @@ class Nodes:
 
     def _endpoint(self, node: Builder, name: str) -> str | None:
         """The endpoint an existing builder `name` points at, or None when there is none."""
-        if node.driver == "docker":
+        if node.driver is Driver.DOCKER:
             args = ["context", "inspect", name, "--format", "{{.Endpoints.docker.Host}}"]
         else:
             args = ["buildx", "inspect", name]
@@ -54,9 +54,9 @@ class Nodes:
             out = self.docker.output(*args)
         except EnvironmentProblem:
             return None
-        if node.driver == "docker":
+        if node.driver is Driver.DOCKER:
             return out.strip()
-        if node.driver == "kubernetes":
+        if node.driver is Driver.KUBERNETES:
             return node.endpoint if f"namespace={node.endpoint.removeprefix('kubernetes://')}" in out else ""
         endpoints = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.strip().startswith("Endpoint:")]
         return endpoints[0] if endpoints else ""
@@ -64,12 +64,12 @@ class Nodes:
 
 def builder_commands(node: Builder, name: str, docker: str = "docker") -> list[list[str]]:
     """argv lists that create the builder `name` for a native node (unit-tested, no I/O)."""
-    if node.driver == "docker":
+    if node.driver is Driver.DOCKER:
         # The docker driver builds on the engine of a docker context: one context per node.
         tls = "".join(f",{key}={node.tls[key]}" for key in ("ca", "cert", "key") if key in node.tls)
         return [[docker, "context", "create", name, "--docker", f"host={node.endpoint}{tls}"]]
-    args = [docker, "buildx", "create", "--name", name, "--driver", node.driver, "--platform", node.platform]
-    if node.driver == "kubernetes":
+    args = [docker, "buildx", "create", "--name", name, "--driver", str(node.driver), "--platform", node.platform]
+    if node.driver is Driver.KUBERNETES:
         namespace = node.endpoint.removeprefix("kubernetes://")
         arch = node.platform.split("/")[1]
         args += ["--driver-opt", f"namespace={namespace},nodeselector=kubernetes.io/arch={arch}"]

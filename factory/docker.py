@@ -65,7 +65,7 @@ class Docker:
     def discover(cls, node: str | None = None) -> Docker:
         """The engine `factory engine up` set up ($FACTORY_DOCKER overrides the CLI binary)."""
         from factory.engine.layout import Layout
-        from factory.engine.manager import client_env
+        from factory.engine.state import client_env
 
         layout = Layout.from_env(os.environ)
         env = client_env(layout, node)

@@ -8,6 +8,7 @@ every platform, gzip layers, registry build cache on.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +34,26 @@ class Registry:
         return f"{self.address}/{self.staging_namespace if staging else self.namespace}/{image}"
 
 
+class Driver(enum.StrEnum):
+    """How buildx reaches a native node."""
+
+    DOCKER = "docker"  # a dockerd, as a docker context
+    KUBERNETES = "kubernetes"  # BuildKit pods in a namespace
+    REMOTE = "remote"  # a bare buildkitd over TCP
+
+
 @dataclass(frozen=True)
 class Builder:
     """The engine that builds one platform (native node) instead of the local one."""
 
     platform: str
     endpoint: str
-    driver: str = "docker"
+    driver: Driver = Driver.DOCKER
     tls: Mapping[str, str] = field(default_factory=dict)
     network: str | None = None  # None: build.network; "host" for a node whose bridge has no NAT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "driver", Driver(self.driver))  # "docker" given as text is Driver.DOCKER
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,11 @@ def from_data(data: Mapping[str, Any]) -> Site:
     """Build a Site from validated data; absent keys take the defaults."""
     builders = tuple(
         Builder(
-            platform, spec["endpoint"], spec.get("driver", "docker"), dict(spec.get("tls", {})), spec.get("network")
+            platform,
+            spec["endpoint"],
+            Driver(spec.get("driver", "docker")),
+            dict(spec.get("tls", {})),
+            spec.get("network"),
         )
         for platform, spec in (data.get("builders") or {}).items()
     )

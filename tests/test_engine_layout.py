@@ -30,9 +30,17 @@ def test_environment_overrides_take_precedence_over_settings() -> None:
     assert Layout.from_env({}) == Layout()
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:5000", "127.0.0.2:5055", "localhost:5000", "[::1]:5000"])
-def test_loopback_registry_addresses(address: str) -> None:
-    Layout(registry_addr=address).check_registry_loopback()
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:5000", ("127.0.0.1", 5000)),
+        ("127.0.0.2:5055", ("127.0.0.2", 5055)),
+        ("localhost:5000", ("localhost", 5000)),
+        ("[::1]:5000", ("::1", 5000)),
+    ],
+)
+def test_loopback_registry_addresses(address: str, expected: tuple[str, int]) -> None:
+    assert Layout(registry_addr=address).check_registry_loopback() == expected
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from factory.cli import main
 from factory.engine import procs
 from factory.engine.host import Host
 from factory.engine.layout import Layout
-from factory.engine.manager import Daemon, Engine, client_env
+from factory.engine.manager import Engine
+from factory.engine.state import Daemon, client_env
 from factory.errors import EnvironmentProblem
 from factory.process import Result
 from tests.fakes import FakeRunner, ok

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,14 +36,21 @@ def test_golden_fixture_matches(update_golden: bool) -> None:
     assert on_disk == files
 
 
-def test_rendering_is_byte_identical(make_project: Callable[..., Path]) -> None:
+def test_rendering_is_byte_identical_across_processes(make_project: Callable[..., Path]) -> None:
+    """Two fresh processes with different hash seeds (set and dict order) write the same bytes."""
     root = make_project("golden")
-    assert _files(root) == _files(root)
-    runner = CliRunner()
-    assert runner.invoke(main, ["--root", str(root), "render"]).exit_code == 0
-    first = _tree(root / "rendered")
-    assert runner.invoke(main, ["--root", str(root), "render"]).exit_code == 0
-    assert _tree(root / "rendered") == first
+    factory = Path(sys.executable).parent / "factory"
+    trees = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [str(factory), "--root", str(root), "render", "--no-lint"], env=env, capture_output=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        trees.append(_tree(root / "rendered"))
+        shutil.rmtree(root / "rendered")
+    assert trees[0] == trees[1]
+    assert len(trees[0]) > 10
 
 
 def test_failed_render_leaves_rendered_untouched(make_project: Callable[..., Path]) -> None:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory import osrelease
 from factory.errors import EnvironmentProblem
 from factory.process import Runner
 
@@ -59,7 +60,7 @@ def detect(commands: Runner, etc: Path = Path("/etc")) -> Host:
     """Read the release from os-release (debian_version for testing/sid) and the dpkg architecture."""
     if not (etc / "debian_version").is_file():
         raise EnvironmentProblem(f"not a Debian system ({etc / 'debian_version'} is missing); need Debian 12 or 13")
-    release = _os_release(etc / "os-release")
+    release = osrelease.read(etc / "os-release")
     codename = release.get("VERSION_CODENAME", "")
     version = release.get("VERSION_ID", "")
     if version:
@@ -74,16 +75,6 @@ def detect(commands: Runner, etc: Path = Path("/etc")) -> Host:
         raise EnvironmentProblem(f"Debian {major} ({codename}) is not supported: need Debian 12 or 13")
     arch = commands.run(["dpkg", "--print-architecture"]).stdout.strip()
     return Host(major, codename, arch)
-
-
-def _os_release(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and not key.startswith("#"):
-                values[key.strip()] = value.strip().strip("\"'")
-    return values
 
 
 @dataclass(frozen=True)

@@ -142,9 +142,9 @@ class Layout:
             raise EnvironmentProblem(f"registry address {self.registry_addr!r} has no port (host:port)")
         return int(port)
 
-    def check_registry_loopback(self) -> None:
-        """The registry is plain HTTP without authentication: it may only listen on loopback."""
-        self.registry_port  # noqa: B018  (validates the port)
+    def check_registry_loopback(self) -> tuple[str, int]:
+        """The registry is plain HTTP without authentication: it may only listen on loopback; (host, port)."""
+        port = self.registry_port  # validates the port
         host = self.registry_host
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -155,6 +155,7 @@ class Layout:
                 f"registry address {self.registry_addr}: `factory engine up` serves a plain-HTTP registry only on "
                 "a loopback address (127.0.0.0/8); set registry.address in factory.yaml or FACTORY_REGISTRY_ADDR"
             )
+        return host, port
 
     def dockerd(self, node: str | None = None) -> Dockerd:
         """The default dockerd (node None) or the named node's."""

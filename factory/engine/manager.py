@@ -15,119 +15,15 @@ import fcntl
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-from factory.engine import binfmt, bridge, configs, debs, probes, procs
-from factory.engine.host import ENGINE_PACKAGES, REGISTRY_PACKAGE, Binaries, Host, detect, require_root
+from factory.engine import binfmt, bridge, configs, debs, install, probes, procs
+from factory.engine.host import Binaries, Host, detect, require_root
 from factory.engine.layout import Layout
+from factory.engine.state import Component, Daemon, Report, Status, client_env, quiet
 from factory.errors import EnvironmentProblem
 from factory.process import Runner
-
-Report = Callable[[str], None]
-# Debian's own services of the engine packages (Debian 13 apt-installs them).
-SYSTEMD_UNITS = {"containerd": ("containerd.service",), "docker.io": ("docker.socket", "docker.service")}
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-@dataclass(frozen=True)
-class Daemon:
-    """One long-running process of the instance and how to start, probe and stop it."""
-
-    name: str
-    exe: Path
-    argv: tuple[str, ...]
-    config: Path  # a change here needs a restart
-    log: Path
-    pidfile: Path
-    listen: Path | str  # unix socket, or host:port
-    setting: str  # what to change to put it elsewhere (named in conflict errors)
-    probe: Callable[[], bool]
-    ready_timeout: float
-    stop_timeout: float
-    stale: tuple[Path, ...] = ()  # left behind by a previous run; removed before a start
-    bridge: str | None = None  # created before a start, if missing
-
-    @property
-    def endpoint(self) -> str:
-        return f"unix://{self.listen}" if isinstance(self.listen, Path) else f"http://{self.listen}"
-
-
-@dataclass(frozen=True)
-class Component:
-    """How one daemon is doing: running (ours and answering), not answering, or stopped."""
-
-    name: str
-    state: str
-    pid: int | None
-    endpoint: str
-    log: str
-
-
-@dataclass(frozen=True)
-class Status:
-    """Everything `factory engine status` reports; ready when `problems` is empty."""
-
-    host: str
-    prefix: str
-    node: str | None
-    components: tuple[Component, ...]
-    binfmt: dict[str, str]
-    engine: probes.EngineInfo | None
-    registry: str
-    registry_reachable: bool
-    env: dict[str, str]
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def ready(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        engine = self.engine
-        return {
-            "ready": self.ready,
-            "problems": list(self.problems),
-            "warnings": list(self.warnings),
-            "host": self.host,
-            "prefix": self.prefix,
-            "node": self.node,
-            "components": {
-                c.name: {"state": c.state, "pid": c.pid, "endpoint": c.endpoint, "log": c.log} for c in self.components
-            },
-            "engine": None
-            if engine is None
-            else {
-                "version": engine.version,
-                "api_version": engine.api_version,
-                "image_store": engine.image_store,
-                "buildx_version": engine.buildx_version,
-                "builder": "default",
-                "platforms": list(engine.platforms),
-            },
-            "binfmt": self.binfmt,
-            "registry": {"address": self.registry, "reachable": self.registry_reachable},
-            "env": self.env,
-        }
-
-
-def client_env(
-    layout: Layout | None = None, node: str | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment to run docker/buildx against the engine (or a node): `base` (default os.environ)
-    with PATH (bin/docker first), DOCKER_HOST, DOCKER_CONFIG, BUILDX_BUILDER and FACTORY_REGISTRY set."""
-    layout = layout or Layout.from_env(os.environ)
-    env = dict(os.environ if base is None else base)
-    env.pop("DOCKER_CONTEXT", None)  # it would override DOCKER_HOST
-    env.update(configs.client_settings(layout, layout.dockerd(node)))
-    env["PATH"] = f"{layout.prefix / 'bin'}:{env.get('PATH') or os.defpath}"
-    return env
 
 
 class Engine:
@@ -137,7 +33,7 @@ class Engine:
         self,
         layout: Layout,
         *,
-        say: Report = _quiet,
+        say: Report = quiet,
         commands: Runner | None = None,
         proc: Path = procs.PROC,
         etc: Path = Path("/etc"),
@@ -277,60 +173,11 @@ class Engine:
         misc.check_writable()
 
     def _install_packages(self) -> None:
-        wanted = self.host.apt_packages
-        missing = debs.missing_packages(self.commands, wanted)
-        if not missing:
-            self.say(f"apt packages already installed: {' '.join(wanted)}")
-            return
-        self.say(f"apt-get install {' '.join(missing)}")
-        # Debian 13: docker.io and containerd would start Debian's own services on the
-        # engine's sockets (then `up` fails on its own install); they are not started.
-        engine = set(missing) & set(ENGINE_PACKAGES)
-        no_start = self.policy_rc_d if engine else None
-        debs.install(self.commands, missing, self.layout.logfile("apt-install"), no_start=no_start)
-        if engine and self.systemd.is_dir():
-            units = [u for p in sorted(engine) for u in SYSTEMD_UNITS.get(p, ())]
-            # Enabled, they would take the sockets at the next boot: this engine owns them.
-            self.commands.run(["systemctl", "disable", *units], check=False)
-            self.say(f"disabled Debian's own {' '.join(units)} (the factory engine serves these sockets)")
-        self.say(f"installed {' '.join(missing)}")
+        install.apt_packages(self.host, self.layout, self.commands, self.say, self.policy_rc_d, self.systemd)
 
     def _fetch(self, refresh: bool) -> list[Path]:
         """The .debs to unpack, from the cache; downloads only what it lacks (or all, with `refresh`)."""
-        lay, host = self.layout, self.host
-        cache = debs.DebCache(lay.debs, host.arch)
-        engine = host.prefix_packages
-        fetched = False
-        if engine and (refresh or any(cache.cached(p) is None for p in engine)):
-            self.say(
-                f"fetching {' '.join(engine)} from a private '{lay.engine_suite}' source "
-                "built from this machine's apt sources"
-            )
-            apt = debs.PrivateApt(
-                lay.cache / f"apt-{lay.engine_suite}",
-                lay.engine_suite,
-                self.commands,
-                host_codename=host.codename,
-                archs=[host.arch],
-                mirror=lay.apt_mirror,
-                keyring=lay.apt_keyring,
-                say=self.say,
-            )
-            self.say(f"downloaded {_sizes(apt.download(engine, cache))}")
-            fetched = True
-        if refresh or cache.cached(REGISTRY_PACKAGE) is None:
-            self.say(f"fetching {REGISTRY_PACKAGE} from this machine's own apt sources")
-            self.say(f"downloaded {_sizes(cache.download_from_system(self.commands, [REGISTRY_PACKAGE]))}")
-            fetched = True
-        wanted = []
-        for package in (*engine, REGISTRY_PACKAGE):
-            deb = cache.cached(package)
-            if deb is None:
-                raise EnvironmentProblem(f"no .deb of {package} for {host.arch} in {cache.directory} after download")
-            wanted.append(deb)
-        if not fetched:
-            self.say(f"using the cached .debs in {cache.directory} (nothing downloaded)")
-        return wanted
+        return install.fetch_debs(self.host, self.layout, self.commands, self.say, refresh=refresh)
 
     def _unpack(self, wanted: list[Path]) -> None:
         prefix = self.layout.prefix
@@ -591,11 +438,6 @@ class Engine:
                     raise EnvironmentProblem(f"another `factory engine` run still holds {path} after {timeout:.0f}s")
                 time.sleep(0.5)
             yield
-
-
-def _sizes(downloaded: list[Path]) -> str:
-    total = sum(p.stat().st_size for p in downloaded)
-    return f"{len(downloaded)} .deb(s), {total / 1e6:.1f} MB: {' '.join(p.name for p in downloaded)}"
 
 
 def _tail(log: Path, lines: int = 15) -> str:
