@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from factory import aptsources, model
 from factory.errors import BuildFailed, EnvironmentProblem
+from factory.process import Runner, tail
 from factory.site import Site
 
 Progress = Callable[[str], None]
@@ -136,7 +136,9 @@ class Bootstrapper:
         *,
         refresh: bool = False,
         etc_apt: Path = Path("/etc/apt"),
+        runner: Runner | None = None,
     ) -> None:
+        self.runner = runner or Runner()
         self.os_base = os_base
         self.recipe = recipe
         self.site = site
@@ -182,20 +184,11 @@ class Bootstrapper:
                 f"rootfs {arch}: bootstrapping {self.os_base.release} with mmdebstrap (log: {path.with_suffix('.log')})"
             )
             start = time.monotonic()
-            with log.open("wb") as out:
-                result = subprocess.run(
-                    command(self.os_base, arch, sources, self.recipe, partial),
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                    timeout=BOOTSTRAP_TIMEOUT,
-                )
+            argv = command(self.os_base, arch, sources, self.recipe, partial)
+            result = self.runner.run(argv, check=False, env=env, log=log, timeout=BOOTSTRAP_TIMEOUT)
             shutil.copyfile(log, path.with_suffix(".log"))
             if result.returncode != 0:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-                raise BuildFailed(f"mmdebstrap failed for {arch} (exit {result.returncode}):\n{tail}")
+                raise BuildFailed(f"mmdebstrap failed for {arch} (exit {result.returncode}):\n{tail(log, 20)}")
             os.replace(partial, path)
             partial_meta = work / "meta.json"
             partial_meta.write_text(json.dumps({"built": time.time(), "epoch": epoch, "key": key}))
