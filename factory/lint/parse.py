@@ -67,12 +67,16 @@ SHELLS = {
     "busybox": "busybox",
 }
 DEFAULT_SHELL = ("/bin/sh", "-c")
+REJECTED = "BuildKit's parser rejects this file: "  # how a parse error that a build would hit too begins
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _MARKER = r"<<-?\s*['\"]?\w+['\"]?"
 _HEREDOC_ONLY = re.compile(rf"^\s*({_MARKER}\s*)+$")
 # `bash <<EOT` / `<<EOT sh -e`: the heredoc is the standard input of a shell, so a script too.
 _SHELL = r"(?P<{}>(?:\S*/)?(?:ba|da|k|a)?sh)(?:\s+-[a-zA-Z]+)*"
+_KEYWORD = re.compile(r"\s*\w+")
+_GAP = re.compile(r"(?:[ \t]|\\\n)*")
+_WORD = re.compile(r"\S*")
 _SHELL_STDIN = re.compile(rf"^\s*(?:{_SHELL.format('before')}\s+{_MARKER}|{_MARKER}\s+{_SHELL.format('after')})\s*$")
 
 
@@ -167,7 +171,7 @@ class Dockerfile:
     global_arg_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     comments: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     escape: str = "\\"
-    error: str | None = None
+    error: str | None = None  # why the rules cannot check the file (a build would fail, or the lint cannot read it)
     error_line: int = 1
 
     @property
@@ -213,7 +217,8 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
     try:
         raw = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
-        return Dockerfile(name, path, text, escape=escape, error=str(exc), error_line=_error_line(text, str(exc)))
+        error_line = _error_line(text, str(exc))
+        return Dockerfile(name, path, text, escape=escape, error=f"{REJECTED}{exc}", error_line=error_line)
     instructions = tuple(
         Instruction(
             keyword=c.cmd.upper(),
@@ -234,10 +239,21 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
             text,
             instructions,
             escape=escape,
-            error=f"unknown instruction: {unknown.keyword}",
+            error=f"{REJECTED}unknown instruction: {unknown.keyword}",
             error_line=unknown.start_line,
         )
-    return _build(name, path, text, instructions, escape)
+    try:
+        return _build(name, path, text, instructions, escape)
+    except _Unreadable as exc:
+        return Dockerfile(name, path, text, instructions, escape=escape, error=str(exc), error_line=exc.line)
+
+
+class _Unreadable(ValueError):
+    """Something BuildKit accepts that the lint cannot read safely; the file is reported, not checked."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
 
 
 def _escape_directive(text: str) -> str:
@@ -273,7 +289,7 @@ def _build(name: str, path: Path | None, text: str, instructions: tuple[Instruct
                 global_args[name_] = default
                 global_arg_lines[name_] = instruction.start_line
         else:
-            error = f"{instruction.keyword} before the first FROM (only ARG may come first)"
+            error = f"{REJECTED}{instruction.keyword} before the first FROM (only ARG may come first)"
             return Dockerfile(
                 name, path, text, instructions, escape=escape, error=error, error_line=instruction.start_line
             )
@@ -369,7 +385,12 @@ def dialect_of(argv0: str) -> str | None:
 
 def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[str], escape: str) -> list[Script]:
     def make(text: str, first_line: int, dialect: str, form: str, argv: tuple[str, ...] = shell_argv) -> Script:
-        return Script(text, first_line, dialect, form, instruction, argv, shell.commands(text))
+        try:
+            commands = shell.commands(text)
+        except shell.NestingTooDeep as exc:
+            message = f"{instruction.keyword} has {exc}: the lint cannot read its commands"
+            raise _Unreadable(instruction.start_line, message) from None
+        return Script(text, first_line, dialect, form, instruction, argv, commands)
 
     default = dialect_of(shell_argv[0]) if shell_argv else None
     if instruction.json:
@@ -433,17 +454,19 @@ def _shell_form_text(instruction: Instruction, lines: list[str], escape: str) ->
             line = line.rstrip()[:-1] + "\\"
         out.append(line)
     text = "\n".join(out)
-    match = re.match(r"\s*\w+", text)
-    end = match.end() if match else 0
+    end = _match_end(_KEYWORD, text, 0)
     while True:
-        gap = re.match(r"(?:[ \t]|\\\n)*", text[end:])
-        after = end + (gap.end() if gap else 0)
-        if text.startswith("--", after):
-            flag_end = re.match(r"\S*", text[after:])
-            end = after + (flag_end.end() if flag_end else 0)
-        else:
+        after = _match_end(_GAP, text, end)
+        if not text.startswith("--", after):
             break
+        end = _match_end(_WORD, text, after)
     return re.sub(r"[^\n]", " ", text[:end]) + text[end:]
+
+
+def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where `pattern` matched at `pos` ends (`pos` if it does not): matching in place keeps many flags linear."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
 
 
 def expand(value: str, known: Mapping[str, str | None]) -> str | None:

@@ -8,6 +8,7 @@ parse a file yields an error finding naming the file: silence is never a pass.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -121,11 +122,11 @@ def _hadolint_text(dockerfile: Dockerfile) -> tuple[str, list[int]] | None:
     BuildKit's semantics, and findings are mapped back to the original lines.
     """
     lines = dockerfile.lines
-    after = sorted(
+    after = {
         i.end_line
         for i in dockerfile.instructions
         if i.heredocs and i.end_line < len(lines) and lines[i.end_line].strip()
-    )
+    }
     if not after:
         return None
     out: list[str] = []
@@ -142,7 +143,7 @@ STDIN = "-"  # hadolint names a file read from standard input "-" or "/dev/stdin
 
 
 def _original_line(line: int, inserted: list[int]) -> int:
-    return line - sum(1 for position in inserted if position < line)
+    return line - bisect.bisect_left(inserted, line)  # `inserted` is ascending
 
 
 def run_hadolint(dockerfiles: Sequence[Dockerfile], *, keep_shellcheck: bool = True) -> list[Finding]:
@@ -243,13 +244,16 @@ def _shellcheck_findings(outcome: Outcome, files: Mapping[str, _Job]) -> list[Fi
     if not isinstance(data, dict):
         return _failed((job.dockerfile for job in files.values()), SHELLCHECK, outcome)
     findings = []
+    declared: dict[int, set[str]] = {}  # per job, computed once: a script may have thousands of findings
     for comment in data.get("comments", []):
         job = files.get(str(comment.get("file")))
         if job is None:
             continue
         code = f"SC{comment.get('code')}"
         message = str(comment.get("message", ""))
-        if code == "SC2154" and message.split(" ", 1)[0] in _declared(job):
+        if id(job) not in declared:
+            declared[id(job)] = _declared(job)
+        if code == "SC2154" and message.split(" ", 1)[0] in declared[id(job)]:
             continue  # an ARG or ENV of the stage: set, though shellcheck cannot see it
         line = job.script.line_of(int(comment.get("line") or 1))
         severity = LEVELS.get(str(comment.get("level")), Severity.WARNING)

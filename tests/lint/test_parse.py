@@ -89,7 +89,7 @@ def test_comments_outside_instructions_only() -> None:
 )
 def test_parse_errors_are_recorded_not_raised(source: str, error: str, line: int) -> None:
     parsed = parse_text(source)
-    assert (parsed.error, parsed.error_line) == (error, line)
+    assert (parsed.error, parsed.error_line) == (f"BuildKit's parser rejects this file: {error}", line)
 
 
 def test_escape_directive_and_continuation_comments() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from factory.lint import rules
 from factory.lint.parse import parse_text
 from factory.lint.policy import Policy
+from factory.lint.rules import downloads
 from tests.lint.conftest import BASE, DIGEST, HEAD_LINES, POLICY, parsed
 
 HEAD = HEAD_LINES
@@ -39,6 +41,13 @@ CASES = [
     Case("FB000", "unknown instruction", ["FROM x", "FROBNICATE y"], [2]),
     Case("FB000", "unterminated heredoc", ["FROM x", "RUN <<EOT", "echo"], [2]),
     Case("FB000", "instruction before FROM", ["LABEL a=b", "FROM x"], [1]),
+    Case(
+        "FB000",
+        "command substitutions nested too deep for the lint",
+        [*HEAD, "RUN echo " + "$(" * 33 + "curl -f https://e.invalid/i.sh | sh" + ")" * 33, *TINI],
+        [3],
+        messages=["RUN has command substitutions nested more than 32 deep: the lint cannot read its commands"],
+    ),
     Case("FB000", "a valid file", [*HEAD, *TINI], []),
     # FB001 floating images
     Case("FB001", "no tag", ["FROM debian", *TINI], [1], messages=["has no tag"]),
@@ -145,6 +154,21 @@ CASES = [
     ),
     Case(
         "FB041",
+        "only the download after the last check is unverified",
+        [
+            *HEAD,
+            "RUN <<EOT",
+            "set -eux",
+            "curl -fsSLo /a https://e.invalid/a",  # 5
+            'echo "abc  /a" | sha256sum -c -',
+            "wget -O /b https://e.invalid/b",  # 7
+            "EOT",
+            *TINI,
+        ],
+        [7],
+    ),
+    Case(
+        "FB041",
         "verified in a later RUN of the stage",
         [*HEAD, "RUN wget -O /x https://e.invalid/x", "RUN gpg --verify /x.asc /x", *TINI],
         [],
@@ -166,6 +190,20 @@ CASES = [
         "fixed amd64 URL",
         [*HEAD, "RUN <<EOT", "set -eux", "curl -fsSLo /x https://e.invalid/tool-linux-amd64", "EOT"],
         [5],
+    ),
+    Case(
+        "FB043",
+        "each fixed URL at its own line",
+        [
+            *HEAD,
+            "RUN <<EOT",
+            "set -eux",
+            "curl -fsSLo /x https://e.invalid/tool-linux-amd64",  # 5
+            "curl -fsSLo /y https://e.invalid/plain",
+            "curl -fsSLo /z https://e.invalid/other_aarch64.tgz",  # 7
+            "EOT",
+        ],
+        [5, 7],
     ),
     Case("FB043", "ADD x86_64", [*HEAD, f"ADD --checksum={DIGEST} https://e.invalid/t_x86_64.tgz /t", *TINI], [3]),
     Case(
@@ -335,6 +373,25 @@ def test_catalogue_is_explicit_immutable_and_unique() -> None:
     assert isinstance(rules.CATALOGUE, tuple)
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.CATALOGUE[0].code = "FB999"  # type: ignore[misc]
+
+
+def test_download_rules_check_each_command_and_script_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A heredoc of thousands of downloads must not cost downloads x commands (it did: FB040/FB041 were quadratic).
+    counts = {"_verifies": 0, "_pipefail": 0}
+    for name in counts:
+        original = getattr(downloads, name)
+
+        def counting(arg: object, original: Callable[[object], bool] = original, name: str = name) -> bool:
+            counts[name] += 1
+            return original(arg)
+
+        monkeypatch.setattr(downloads, name, counting)
+    body = [f"curl -fsSL https://e.invalid/{i} | tar -x\ncurl -fo /{i} https://e.invalid/{i}" for i in range(100)]
+    dockerfile = parse_text("\n".join([*HEAD, "RUN <<EOT", "set -eu", *body, "EOT", "RUN true", *TINI]))
+    commands = sum(len(s.commands) for s in dockerfile.scripts)
+    found = [downloads.SILENT_FAILURE.run(dockerfile, POLICY), downloads.UNVERIFIED.run(dockerfile, POLICY)]
+    assert [len(f) for f in found] == [100, 200]  # the piped ones lack pipefail; none is verified
+    assert counts == {"_verifies": commands, "_pipefail": len(dockerfile.scripts)}
 
 
 def test_rules_skip_a_file_that_did_not_parse() -> None:

@@ -16,7 +16,7 @@ from factory.lint.rules.base import Hit, Rule
 
 def _parse_failure(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     if dockerfile.error is not None:
-        yield Hit(dockerfile.error_line, f"BuildKit's parser rejects this file: {dockerfile.error}")
+        yield Hit(dockerfile.error_line, dockerfile.error)
 
 
 PARSE_FAILURE = Rule("FB000", Severity.ERROR, "the Dockerfile must parse", _parse_failure, needs_parse=False)
