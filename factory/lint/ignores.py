@@ -24,6 +24,7 @@ from pathlib import Path
 
 from factory import schema
 from factory.errors import DefinitionError
+from factory.lint import files
 from factory.lint.model import OWN, SHELLCHECK, Finding, Severity, Suppressed
 from factory.lint.parse import Dockerfile
 from factory.yamlmarks import load_file
@@ -73,7 +74,11 @@ class IgnoreFile:
 
 
 def load(path: Path, name: str | None = None) -> IgnoreFile:
-    """Read and validate an ignore file; every problem is raised at once as file:line: field: message."""
+    """Read and validate an ignore file; every problem is raised at once as file:line: field: message.
+
+    Raises UsageProblem when `path` is not (a link to) a regular file (a FIFO would block the read).
+    """
+    files.require_regular(path)
     display = name or str(path)
     marked = load_file(path, display)
     problems = schema.validate(marked, "ignores")

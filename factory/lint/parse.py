@@ -5,20 +5,33 @@ line continuations and the escape directive exactly as a build would; this
 module adds what rules need on top: stages with their declared ARG/ENV names,
 global ARGs and their defaults, the shell scripts RUN executes with the
 Dockerfile line of each script line, and the comments (for inline ignores).
+
+Files come from untrusted pull requests too, so reading is bounded: only
+regular files, at most MAX_BYTES and MAX_LINES (the `dockerfile` package's
+BuildKit parser copies a heredoc's body once per line, which is quadratic in
+its length); a file over a limit is reported, not parsed, not given to the
+tools. Lines are numbered as BuildKit numbers them (split at `\n` only).
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import dockerfile
 
 from factory import proxies
-from factory.lint import shell
+from factory.lint import files, shell
+
+MAX_BYTES = 1 << 20  # a Dockerfile over 1 MiB is not read
+# Nor one of more lines: this bounds every heredoc, whose parse time grows with lines x bytes
+# (about 1.5 s at 10,000 lines of 1 MiB in all; 2 minutes for 1 MiB of one-character lines).
+MAX_LINES = 10_000
 
 KNOWN_INSTRUCTIONS = frozenset(
     {
@@ -173,10 +186,11 @@ class Dockerfile:
     escape: str = "\\"
     error: str | None = None  # why the rules cannot check the file (a build would fail, or the lint cannot read it)
     error_line: int = 1
+    refused: bool = False  # over a size limit: not parsed, and not given to the tools either
 
-    @property
+    @functools.cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        return source_lines(self.text)
 
     @property
     def final(self) -> Stage | None:
@@ -205,20 +219,57 @@ class Dockerfile:
         return None
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a Dockerfile as BuildKit's scanner sees them: split at `\\n` only, one `\\r` dropped from each.
+
+    (`str.splitlines` also splits at form feeds, `\\x1c`, `\\u2028`..., which would shift every line after them.)
+    """
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_file(path: Path, name: str | None = None) -> Dockerfile:
-    """Parse the Dockerfile at `path`; `name` is how findings show it (default: the path)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return parse_text(text, name or str(path), path)
+    """Parse the Dockerfile at `path`; `name` is how findings show it (default: the path).
+
+    Raises UsageProblem when `path` is not (a link to) a regular file; a file over
+    MAX_BYTES is not read, and comes back refused.
+    """
+    shown = name or str(path)
+    data = files.read_regular(path, MAX_BYTES)
+    if isinstance(data, int):
+        return _refused(shown, path, f"the file has {data:,} bytes", f"{MAX_BYTES:,} bytes (1 MiB)")
+    # Decoded without newline translation: a lone \r is no line break for BuildKit either.
+    return parse_text(data.decode("utf-8", errors="replace"), shown, path)
+
+
+def _refused(name: str, path: Path | None, found: str, limit: str) -> Dockerfile:
+    message = f"{found}, over the lint's limit of {limit}: it is not parsed and not given to the tools"
+    return Dockerfile(name, path, "", error=message, refused=True)
 
 
 def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
-    """Parse Dockerfile source; a parse error is recorded on the result, never raised."""
-    escape = _escape_directive(text)
+    """Parse Dockerfile source; a parse error (or a size over the limits) is recorded on the result, never raised."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_BYTES:
+        return _refused(name, path, f"the file has {size:,} bytes", f"{MAX_BYTES:,} bytes (1 MiB)")
+    count = len(source_lines(text))
+    if count > MAX_LINES:
+        why = "BuildKit's parser takes time quadratic in a heredoc's length"
+        return _refused(name, path, f"the file has {count:,} lines", f"{MAX_LINES:,} lines ({why})")
     try:
         raw = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
         error_line = _error_line(text, str(exc))
+        escape = _escape_directive(text)
         return Dockerfile(name, path, text, escape=escape, error=f"{REJECTED}{exc}", error_line=error_line)
+    return from_commands(text, raw, name, path)
+
+
+def from_commands(text: str, raw: Sequence[Any], name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
+    """The view of `text` from the commands BuildKit's parser gave for it (parse_text without the parse)."""
+    escape = _escape_directive(text)
     instructions = tuple(
         Instruction(
             keyword=c.cmd.upper(),
@@ -257,7 +308,7 @@ class _Unreadable(ValueError):
 
 
 def _escape_directive(text: str) -> str:
-    for line in text.splitlines():
+    for line in source_lines(text):
         match = _DIRECTIVE.match(line.strip())
         if not match:
             break
@@ -268,14 +319,14 @@ def _escape_directive(text: str) -> str:
 
 def _error_line(text: str, message: str) -> int:
     if "heredoc" in message:
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(source_lines(text), 1):
             if "<<" in line and not line.lstrip().startswith("#"):
                 return number
     return 1
 
 
 def _build(name: str, path: Path | None, text: str, instructions: tuple[Instruction, ...], escape: str) -> Dockerfile:
-    lines = text.splitlines()
+    lines = source_lines(text)
     global_args: dict[str, str | None] = {}
     global_arg_lines: dict[str, int] = {}
     groups: list[list[Instruction]] = []
