@@ -87,9 +87,10 @@ def lint_dockerfiles(
     findings = [f for d in dockerfiles for f in rules.check(d, policy)]
     timings[OWN] = time.perf_counter() - start
     readable = [d for d in dockerfiles if not d.refused]  # a file over the size limits goes to no tool
+    budget = tools.Budget()  # one per file, across all the tools
     for name, runner in tools.runners(tools_selected).items():
         start = time.perf_counter()
-        findings.extend(runner(readable))
+        findings.extend(runner(readable, budget))
         timings[name] = time.perf_counter() - start
     kept, suppressed = ignores.apply(findings, dockerfiles, ignore_file, today or datetime.date.today())
     return Report(
