@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,10 @@ class Dockerfile:
         while found[-1].parent is not None:
             found.append(self.stages[found[-1].parent])
         return found
+
+    def sequence(self, stage: Stage) -> list[Instruction]:
+        """The instructions that make `stage`'s image, in the order they run (from the top of its chain)."""
+        return [instruction for ancestor in reversed(self.chain(stage)) for instruction in ancestor.instructions]
 
     def instruction_at(self, line: int) -> Instruction | None:
         for instruction in self.instructions:
@@ -518,6 +523,34 @@ def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
     """Where `pattern` matched at `pos` ends (`pos` if it does not): matching in place keeps many flags linear."""
     match = pattern.match(text, pos)
     return match.end() if match else pos
+
+
+class Scope:
+    """The ARG and ENV values in force at one point of a build, which BuildKit expands words with.
+
+    A value is None when the lint cannot know it (an ARG without a default is set at build
+    time; an ENV may come from the base image). ENV wins over an ARG of the same name.
+    """
+
+    def __init__(self, global_args: Mapping[str, str | None], env: Mapping[str, str | None] | None = None) -> None:
+        self.global_args = global_args
+        self.args: dict[str, str | None] = {}
+        self.env: dict[str, str | None] = dict(env or {})
+        self.known: Mapping[str, str | None] = ChainMap(self.env, self.args)
+
+    def apply(self, instruction: Instruction) -> None:
+        """Take in the ARG or ENV values `instruction` sets (other instructions set none)."""
+        if instruction.keyword == "ARG":
+            for name, default in _arg_items(instruction):
+                # `ARG NAME` without a default keeps a value set earlier, else takes the global ARG's
+                inherited = self.args[name] if name in self.args else self.global_args.get(name)
+                self.args[name] = inherited if default is None else expand(default, self.known)
+        elif instruction.keyword == "ENV":
+            for key, value in env_items(instruction):
+                self.env[key] = expand(value, self.known)
+
+    def expand(self, value: str) -> str | None:
+        return expand(value, self.known)
 
 
 def expand(value: str, known: Mapping[str, str | None]) -> str | None:

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Iterator
 
 from factory.lint.model import Severity
-from factory.lint.parse import Dockerfile, Instruction, Stage, expand
+from factory.lint.parse import Dockerfile, Instruction, Scope, Stage, expand
 from factory.lint.policy import Policy, parse_reference
 from factory.lint.rules.base import Hit, Rule
 
@@ -36,6 +36,7 @@ SUPERVISORS = frozenset(
     }
 )
 _NUMERIC_USER = re.compile(r"^[0-9]+(:[0-9]+)?$")
+_ATOI = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi reads, as runc and BuildKit read a uid
 
 
 def _last(dockerfile: Dockerfile, keyword: str) -> tuple[Stage, Instruction] | None:
@@ -63,31 +64,63 @@ def _inherits_contract(dockerfile: Dockerfile, policy: Policy) -> bool:
     return reference is not None and policy.brings_contract(parse_reference(reference))
 
 
+def is_root(user: str) -> bool:
+    """True for a USER value that runs as uid 0: `root`, or 0 written any way Go reads a number (`00`, `+0`), or empty.
+
+    (An empty user is the image default, root.) The group does not matter: `10001:0` is not root.
+    """
+    name = user.split(":", 1)[0].strip()
+    return name in ("", "root") or (_ATOI.fullmatch(name) is not None and int(name) == 0)
+
+
+def _shell_word(value: str) -> str:
+    """A USER word as BuildKit's lexer leaves it: quotes and backslashes removed (`"0"` is 0)."""
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return value
+    return words[0] if len(words) == 1 else value
+
+
+def _final_user(dockerfile: Dockerfile) -> tuple[Instruction, str | None] | None:
+    """The USER in force in the final image, with its value as the build expands it (None: cannot be known)."""
+    if dockerfile.final is None:
+        return None
+    scope = Scope(dockerfile.global_args)
+    found: tuple[Instruction, str | None] | None = None
+    for instruction in dockerfile.sequence(dockerfile.final):
+        if instruction.keyword == "USER" and instruction.args:
+            value = scope.expand(instruction.args[0])
+            found = instruction, None if value is None else _shell_word(value)
+        scope.apply(instruction)
+    return found
+
+
 def _no_user(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    found = _last(dockerfile, "USER")
     final = dockerfile.final
     if final is None:
         return
+    found = _final_user(dockerfile)
     if found is None:
         if not _inherits_contract(dockerfile, policy):
             yield Hit(final.from_line, "the final stage sets no USER: the container runs as root")
         return
-    stage, instruction = found
-    user = (expand(instruction.args[0], stage.args) or instruction.args[0]).split(":", 1)[0]
-    if user in ("0", "root"):
-        yield Hit(instruction.start_line, f"the final USER is {instruction.args[0]}: the container runs as root")
+    instruction, value = found
+    if value is not None and is_root(value):
+        written = instruction.args[0]
+        shown = written if value == written else f"{written} ({value or 'empty'})"
+        yield Hit(instruction.start_line, f"the final USER is {shown}: the container runs as root")
 
 
 def _non_numeric_user(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    found = _last(dockerfile, "USER")
+    found = _final_user(dockerfile)
     if found is None:
         return
-    stage, instruction = found
+    instruction, value = found
+    if value is not None and is_root(value):
+        return  # FB010's: root, however it is spelled
     written = instruction.args[0]
-    user = expand(written, stage.args) or written
-    if user.split(":", 1)[0] in ("0", "root"):
-        return
-    if not _NUMERIC_USER.match(user):
+    if not _NUMERIC_USER.match(value if value is not None else written):
         yield Hit(
             instruction.start_line,
             f"USER {written} is not numeric: Kubernetes runAsNonRoot can only verify a numeric uid (use uid:gid)",
