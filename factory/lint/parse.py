@@ -6,6 +6,12 @@ module adds what rules need on top: stages with their declared ARG/ENV names,
 global ARGs and their defaults, the shell scripts RUN executes with the
 Dockerfile line of each script line, and the comments (for inline ignores).
 
+An ONBUILD trigger is parsed again, on its own, as the instruction it is
+(BuildKit does the same in every child build): `ONBUILD USER 0` carries the
+instruction `USER 0`, at the ONBUILD's lines, marked `onbuild`. A stage keeps
+its triggers apart from its own instructions (they run in the builds FROM
+it), and its scripts include those of its RUN triggers.
+
 Files come from untrusted pull requests too, so reading is bounded: only
 regular files, at most MAX_BYTES and MAX_LINES (the `dockerfile` package's
 BuildKit parser copies a heredoc's body once per line, which is quadratic in
@@ -15,7 +21,9 @@ tools. Lines are numbered as BuildKit numbers them (split at `\n` only).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import re
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
@@ -105,6 +113,13 @@ class Instruction:
     start_line: int
     end_line: int
     heredocs: tuple[tuple[str, str], ...] = ()  # (delimiter, content)
+    trigger: Instruction | None = None  # of an ONBUILD: the instruction it carries
+    onbuild: bool = False  # True for that carried instruction: it runs in the builds FROM this image
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `USER`, or `ONBUILD USER` for a trigger."""
+        return f"ONBUILD {self.keyword}" if self.onbuild else self.keyword
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value` (or '' for a bare `--name`), None when absent."""
@@ -165,11 +180,17 @@ class Stage:
     parent: int | None  # index of an earlier stage this one is built FROM
     args: Mapping[str, str | None]  # ARG name -> default, in this stage
     env: frozenset[str]  # ENV names set in this stage
-    scripts: tuple[Script, ...]
+    scripts: tuple[Script, ...]  # those of its RUNs, then those of its RUN triggers
+    triggers: tuple[Instruction, ...] = ()  # what its ONBUILDs carry, in order
 
     @property
     def is_scratch(self) -> bool:
         return self.base.lower() == "scratch"
+
+    @property
+    def instructions_and_triggers(self) -> tuple[Instruction, ...]:
+        """Everything the stage makes run: in its own build, then in the builds FROM it."""
+        return (*self.instructions, *self.triggers)
 
 
 @dataclass(frozen=True)
@@ -214,8 +235,21 @@ class Dockerfile:
         return found
 
     def sequence(self, stage: Stage) -> list[Instruction]:
-        """The instructions that make `stage`'s image, in the order they run (from the top of its chain)."""
-        return [instruction for ancestor in reversed(self.chain(stage)) for instruction in ancestor.instructions]
+        """The instructions that make `stage`'s image, in the order they run (from the top of its chain).
+
+        A stage built FROM another runs that one's ONBUILD triggers first, as BuildKit does.
+        """
+        chain = list(reversed(self.chain(stage)))
+        found = list(chain[0].instructions)
+        for parent, child in itertools.pairwise(chain):
+            found.extend(parent.triggers)
+            found.extend(child.instructions)
+        return found
+
+    @property
+    def instructions_and_triggers(self) -> tuple[Instruction, ...]:
+        """Every instruction in file order, each ONBUILD followed by the instruction it carries."""
+        return tuple(i for top in self.instructions for i in ((top, top.trigger) if top.trigger else (top,)))
 
     def instruction_at(self, line: int) -> Instruction | None:
         for instruction in self.instructions:
@@ -275,18 +309,7 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
 def from_commands(text: str, raw: Sequence[Any], name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
     """The view of `text` from the commands BuildKit's parser gave for it (parse_text without the parse)."""
     escape = _escape_directive(text)
-    instructions = tuple(
-        Instruction(
-            keyword=c.cmd.upper(),
-            flags=tuple(c.flags),
-            args=tuple(c.value),
-            json=bool(c.json),
-            start_line=c.start_line,
-            end_line=c.end_line,
-            heredocs=tuple((h.name, h.content) for h in c.heredocs),
-        )
-        for c in raw
-    )
+    instructions = tuple(_instruction(c) for c in raw)
     unknown = next((i for i in instructions if i.keyword not in KNOWN_INSTRUCTIONS), None)
     if unknown is not None:
         return Dockerfile(
@@ -299,9 +322,65 @@ def from_commands(text: str, raw: Sequence[Any], name: str = "Dockerfile", path:
             error_line=unknown.start_line,
         )
     try:
+        lines = source_lines(text)
+        instructions = tuple(
+            dataclasses.replace(i, trigger=_trigger(i, lines, escape)) if i.keyword == "ONBUILD" else i
+            for i in instructions
+        )
         return _build(name, path, text, instructions, escape)
     except _Unreadable as exc:
         return Dockerfile(name, path, text, instructions, escape=escape, error=str(exc), error_line=exc.line)
+
+
+def _instruction(command: Any, first_line: int = 1, *, onbuild: bool = False) -> Instruction:
+    """An Instruction from one command of the `dockerfile` package; its lines count from `first_line`."""
+    shift = first_line - 1
+    return Instruction(
+        keyword=command.cmd.upper(),
+        flags=tuple(command.flags),
+        args=tuple(command.value),
+        json=bool(command.json),
+        start_line=command.start_line + shift,
+        end_line=command.end_line + shift,
+        heredocs=tuple((h.name, h.content) for h in command.heredocs),
+        onbuild=onbuild,
+    )
+
+
+_ONBUILD = re.compile(r"^(\s*)onbuild", re.IGNORECASE)
+NOT_TRIGGERS = frozenset({"ONBUILD", "FROM", "MAINTAINER"})  # BuildKit refuses these after ONBUILD
+
+
+def _trigger_source(onbuild: Instruction, lines: list[str]) -> list[str]:
+    """The ONBUILD's lines with the keyword blanked: the trigger alone, at the same lines and columns."""
+    source = lines[onbuild.start_line - 1 : onbuild.end_line]
+    blanked = _ONBUILD.sub(lambda m: m.group(1) + " " * len("onbuild"), source[0], count=1) if source else ""
+    if blanked == (source[0] if source else ""):
+        raise _Unreadable(onbuild.start_line, f"the lint cannot find the ONBUILD of line {onbuild.start_line}")
+    return [blanked, *source[1:]]
+
+
+def _trigger(onbuild: Instruction, lines: list[str], escape: str) -> Instruction:
+    """The instruction an ONBUILD carries, parsed by BuildKit's parser on its own, as a child build parses it."""
+    if not onbuild.args:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}ONBUILD requires at least one argument")
+    directive = [] if escape == "\\" else [f"# escape={escape}"]  # the parent's continuations, as it read them
+    try:
+        raw = dockerfile.parse_string("\n".join([*directive, *_trigger_source(onbuild, lines)]) + "\n")
+    except dockerfile.GoParseError as exc:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}ONBUILD trigger: {exc}") from None
+    if len(raw) != 1:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}onbuild trigger should be a single expression")
+    trigger = _instruction(raw[0], onbuild.start_line - len(directive), onbuild=True)
+    if trigger.keyword == "ONBUILD":
+        problem = "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+    elif trigger.keyword in NOT_TRIGGERS:
+        problem = f"{trigger.keyword} isn't allowed as an ONBUILD trigger"
+    elif trigger.keyword not in KNOWN_INSTRUCTIONS:
+        problem = f"unknown instruction: {trigger.keyword}"
+    else:
+        return trigger
+    raise _Unreadable(onbuild.start_line, f"{REJECTED}{problem}")
 
 
 class _Unreadable(ValueError):
@@ -419,7 +498,16 @@ def _stage(
         elif instruction.keyword == "SHELL" and instruction.json and instruction.args:
             current_shell = instruction.args
         elif instruction.keyword == "RUN":
-            scripts.extend(_scripts(instruction, current_shell, lines, escape))
+            scripts.extend(_scripts(instruction, current_shell, _source(instruction, lines), escape))
+    onbuilds = [i for i in body if i.trigger is not None]
+    trigger_shell = current_shell  # a build FROM this stage starts with its SHELL
+    for onbuild in onbuilds:
+        trigger = onbuild.trigger
+        assert trigger is not None
+        if trigger.keyword == "SHELL" and trigger.json and trigger.args:
+            trigger_shell = trigger.args
+        elif trigger.keyword == "RUN":
+            scripts.extend(_scripts(trigger, trigger_shell, _trigger_source(onbuild, lines), escape))
     stage = Stage(
         index=index,
         name=name,
@@ -430,6 +518,7 @@ def _stage(
         args=MappingProxyType(args),
         env=frozenset(env),
         scripts=tuple(scripts),
+        triggers=tuple(i.trigger for i in onbuilds if i.trigger is not None),
     )
     return stage, current_shell
 
@@ -439,7 +528,14 @@ def dialect_of(argv0: str) -> str | None:
     return SHELLS.get(argv0.rsplit("/", 1)[-1])
 
 
-def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[str], escape: str) -> list[Script]:
+def _source(instruction: Instruction, lines: list[str]) -> list[str]:
+    """The Dockerfile lines of an instruction (element 0 is its start line)."""
+    return lines[instruction.start_line - 1 : instruction.end_line]
+
+
+def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], source: list[str], escape: str) -> list[Script]:
+    """The scripts a RUN executes; `source` is its own lines (for a trigger: without the ONBUILD)."""
+
     def make(text: str, first_line: int, dialect: str, form: str, argv: tuple[str, ...] = shell_argv) -> Script:
         try:
             commands = shell.commands(text)
@@ -459,7 +555,7 @@ def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[
     if instruction.heredocs and (_HEREDOC_ONLY.match(command) or stdin_shell):
         found = []
         for (_, content), first_line in zip(
-            instruction.heredocs, _heredoc_first_lines(instruction, lines), strict=True
+            instruction.heredocs, _heredoc_first_lines(instruction, source), strict=True
         ):
             dialect = default
             if content.startswith("#!"):
@@ -476,15 +572,13 @@ def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[
         return found
     if default is None:
         return []
-    return [make(_shell_form_text(instruction, lines, escape), instruction.start_line, default, "shell")]
+    return [make(_shell_form_text(source, escape), instruction.start_line, default, "shell")]
 
 
-def _heredoc_first_lines(instruction: Instruction, lines: list[str]) -> list[int]:
+def _heredoc_first_lines(instruction: Instruction, source: list[str]) -> list[int]:
     """The Dockerfile line where each heredoc body starts (the line after its marker line)."""
-    line = instruction.start_line
-    while line <= instruction.end_line and "<<" not in lines[line - 1]:
-        line += 1
-    cursor = line + 1
+    marker = next((n for n, line in enumerate(source) if "<<" in line), len(source))
+    cursor = instruction.start_line + marker + 1
     starts = []
     for _, content in instruction.heredocs:
         starts.append(cursor)
@@ -492,16 +586,15 @@ def _heredoc_first_lines(instruction: Instruction, lines: list[str]) -> list[int
     return starts
 
 
-def _shell_form_text(instruction: Instruction, lines: list[str], escape: str) -> str:
+def _shell_form_text(source: list[str], escape: str) -> str:
     """The shell-form command with the Dockerfile's own line breaks, so line N of it is line start+N-1.
 
     The keyword and flags are blanked; comment and empty lines inside the
     continuation (which Docker drops) become a lone `\\`, which keeps both the
     continuation and the line count for the shell.
     """
-    raw = lines[instruction.start_line - 1 : instruction.end_line]
     out = []
-    for index, line in enumerate(raw):
+    for index, line in enumerate(source):
         stripped = line.strip()
         if index and (not stripped or stripped.startswith("#")):
             out.append("\\")

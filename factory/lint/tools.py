@@ -164,7 +164,7 @@ def _hadolint_text(dockerfile: Dockerfile) -> tuple[str, list[int]] | None:
     lines = dockerfile.lines
     after = {
         i.end_line
-        for i in dockerfile.instructions
+        for i in dockerfile.instructions_and_triggers  # `ONBUILD RUN <<EOT` too
         if i.heredocs and i.end_line < len(lines) and lines[i.end_line].strip()
     }
     if not after:

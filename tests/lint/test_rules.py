@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from factory.lint import rules
-from factory.lint.parse import parse_text
+from factory.lint.parse import REJECTED, parse_text
 from factory.lint.policy import Policy
 from factory.lint.rules import downloads
 from tests.lint.conftest import BASE, DIGEST, HEAD_LINES, POLICY, parsed
@@ -378,6 +378,112 @@ CASES = [
         "a toolchain image says so",
         [*HEAD, "RUN apt-get install -y --no-install-recommends gcc", 'LABEL io.factory.variant="build"', *TINI],
         [],
+    ),
+    # ONBUILD: what a trigger carries is checked as the plain instruction (at the ONBUILD's lines)
+    Case("FB000", "ONBUILD ONBUILD", [*HEAD, "ONBUILD ONBUILD USER 0"], [3], messages=[f"{REJECTED}Chaining ONBUILD"]),
+    Case(
+        "FB000", "ONBUILD FROM", [*HEAD, "ONBUILD FROM x"], [3], messages=["FROM isn't allowed as an ONBUILD trigger"]
+    ),
+    Case("FB000", "ONBUILD of nothing", [*HEAD, "ONBUILD"], [3], messages=["ONBUILD requires at least one argument"]),
+    Case("FB000", "ONBUILD of an unknown instruction", [*HEAD, "ONBUILD FROBNICATE"], [3], messages=["FROBNICATE"]),
+    Case("FB000", "a valid trigger", [*HEAD, *TINI, "ONBUILD RUN true"], []),
+    Case("FB001", "ONBUILD COPY --from an untagged image", [*HEAD, *TINI, "ONBUILD COPY --from=busybox /x /x"], [5]),
+    Case(
+        "FB010",
+        "ONBUILD USER 0:0",
+        [*HEAD, *TINI, "ONBUILD USER 0:0"],
+        [5],
+        messages=["ONBUILD USER 0:0 makes every image built FROM this one run as root"],
+    ),
+    Case("FB010", "ONBUILD USER through an ONBUILD ARG", [*HEAD, *TINI, "ONBUILD ARG U=00", "ONBUILD USER $U"], [6]),
+    Case("FB010", "ONBUILD USER through the image's ENV", [*HEAD, "ENV AS=0", *TINI, "ONBUILD USER ${AS}"], [6]),
+    Case(
+        "FB010",
+        "a stage's trigger runs in the stage FROM it",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS base", "ONBUILD USER root", "FROM base", *TINI[1:]],
+        [3],
+    ),
+    Case("FB010", "the last trigger USER is not root", [*HEAD, *TINI, "ONBUILD USER 0", "ONBUILD USER 10001"], []),
+    Case(
+        "FB010",
+        "the stage FROM it sets its own USER",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS base", "ONBUILD USER 0", "FROM base", *TINI],
+        [],
+    ),
+    Case("FB010", "the image's ARGs do not reach a child", [*HEAD, "ARG U=0", *TINI, "ONBUILD USER $U"], []),
+    Case("FB011", "ONBUILD USER app", [*HEAD, *TINI, "ONBUILD USER app"], [5], messages=["ONBUILD USER app is not"]),
+    Case("FB011", "ONBUILD USER uid:gid", [*HEAD, *TINI, "ONBUILD USER 10002:10002"], []),
+    Case(
+        "FB012",
+        "triggers",
+        [
+            *HEAD[:1],
+            "FROM ${BASE_IMAGE} AS b",
+            "onbuild run true",
+            *HEAD[1:],
+            *TINI,
+            "ONBUILD RUN <<EOT",
+            "true",
+            "EOT",
+        ],
+        [3, 7],
+        messages=["runs in the build of every image FROM this one, hidden from its author: a base image needs no"],
+    ),
+    Case("FB012", "the word ONBUILD elsewhere", [*HEAD, "LABEL note=ONBUILD", "RUN echo ONBUILD", *TINI], []),
+    Case(
+        "FB020",
+        "ONBUILD ENTRYPOINT without init",
+        [*HEAD, *TINI, 'ONBUILD ENTRYPOINT ["/app"]'],
+        [5],
+        messages=["ONBUILD ENTRYPOINT runs app as PID 1"],
+    ),
+    Case("FB020", "ONBUILD ENTRYPOINT with tini", [*HEAD, *TINI, 'ONBUILD ENTRYPOINT ["tini", "--", "/app"]'], []),
+    Case("FB021", "ONBUILD CMD supervisord", [*HEAD, *TINI, 'ONBUILD CMD ["supervisord"]'], [5]),
+    Case(
+        "FB030",
+        "ONBUILD ENV proxy",
+        [*HEAD, *TINI, "ONBUILD ENV https_proxy=http://p.invalid:3128"],
+        [5],
+        messages=["ONBUILD ENV https_proxy persists a proxy setting"],
+    ),
+    Case("FB031", "ONBUILD ENV password", [*HEAD, *TINI, "ONBUILD ENV DB_PASSWORD=hunter2"], [5]),
+    Case(
+        "FB032", "ONBUILD ARG token", [*HEAD, *TINI, "ONBUILD ARG NPM_TOKEN"], [5], messages=["ONBUILD ARG NPM_TOKEN"]
+    ),
+    Case("FB040", "ONBUILD RUN curl | sh", [*HEAD, *TINI, "ONBUILD RUN curl https://x.invalid/i.sh | sh"], [5]),
+    Case(
+        "FB041",
+        "ONBUILD RUN curl | sh",
+        [*HEAD, *TINI, "ONBUILD RUN curl -f https://x.invalid/i.sh | sh"],
+        [5],
+        messages=["curl output is piped into a shell"],
+    ),
+    Case(
+        "FB041",
+        "ONBUILD heredoc with flags",
+        [*HEAD, *TINI, "ONBUILD RUN --network=host <<EOT", "set -eux", "true", "wget -O /x https://e.invalid/x", "EOT"],
+        [8],
+    ),
+    Case(
+        "FB041",
+        "verified in a later trigger",
+        [*HEAD, *TINI, "ONBUILD RUN curl -fo /x https://e.invalid/x", "ONBUILD RUN gpg --verify /x.asc /x"],
+        [],
+    ),
+    Case("FB042", "ONBUILD ADD https", [*HEAD, *TINI, "ONBUILD ADD https://e.invalid/x.tgz /x"], [5]),
+    Case(
+        "FB051",
+        "ONBUILD heredoc without set -e",
+        [*HEAD, *TINI, "ONBUILD RUN <<EOT", "apt-get update", "apt-get install -y x", "EOT"],
+        [5],
+    ),
+    Case("FB070", "ONBUILD apt-get install", [*HEAD, *TINI, "ONBUILD RUN apt-get install -y curl"], [5]),
+    Case(
+        "FB081",
+        "a trigger reads the child's context, not this one",
+        [*HEAD, *TINI, "ONBUILD COPY . /app"],
+        [],
+        dockerignore=False,
     ),
 ]
 

@@ -171,3 +171,19 @@ def test_a_batch_may_take_the_time_its_files_have_left(tmp_path: Path, monkeypat
     ((argv, timeout),) = seen
     assert timeout == left  # the sum of what both files had left
     assert argv[argv.index("--timeout") + 1] == f"{math.ceil(left)}s"
+
+
+def test_the_tools_see_onbuild_triggers(tmp_path: Path) -> None:
+    lines = [
+        "FROM debian:12",  # 1
+        "ONBUILD RUN <<EOT",  # 2
+        "set -eu",  # 3
+        "echo $1",  # 4: SC2086 in the trigger's heredoc
+        "EOT",  # 5, followed directly by an instruction (hadolint needs the fix-up for ONBUILD too)
+        "ONBUILD RUN mkdir -p /x && cd /x",  # 6
+        "USER 1",
+    ]
+    dockerfile = parsed(tmp_path, lines)
+    assert _codes(tools.run_shellcheck([dockerfile]), "shellcheck") == [("SC2086", 4), ("SC2164", 6)]
+    found = tools.run_hadolint([dockerfile], keep_shellcheck=False)
+    assert "FB101" not in {f.code for f in found}, [str(f) for f in found]

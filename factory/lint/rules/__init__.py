@@ -10,7 +10,18 @@ from collections.abc import Iterator
 from factory.lint.model import Finding, Severity
 from factory.lint.parse import Dockerfile
 from factory.lint.policy import Policy
-from factory.lint.rules import arg_scope, base_image, context, downloads, packages, runtime, scripts, secrets, toolchain
+from factory.lint.rules import (
+    arg_scope,
+    base_image,
+    context,
+    downloads,
+    packages,
+    runtime,
+    scripts,
+    secrets,
+    toolchain,
+    triggers,
+)
 from factory.lint.rules.base import Hit, Rule
 
 
@@ -29,6 +40,7 @@ CATALOGUE: tuple[Rule, ...] = (
     base_image.UNRESOLVED,
     runtime.NO_USER,
     runtime.NON_NUMERIC_USER,
+    triggers.ONBUILD,
     runtime.NO_INIT,
     runtime.SUPERVISOR,
     secrets.PROXY_IN_ENV,

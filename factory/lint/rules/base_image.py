@@ -29,14 +29,14 @@ def _refs(dockerfile: Dockerfile) -> Iterator[tuple[Stage, str, ImageRef]]:
 
 
 def _sources(dockerfile: Dockerfile) -> Iterator[tuple[int, str, ImageRef]]:
-    """Every image the build pulls: FROM bases and `COPY --from=<image>` (not a stage name or index)."""
+    """Every image the build pulls: FROM bases and `COPY --from=<image>` (not a stage name or index), triggers too."""
     for stage, reference, ref in _refs(dockerfile):
         yield stage.from_line, _via(stage, reference), ref
     stage_names = {s.name.lower() for s in dockerfile.stages if s.name}
-    for instruction in dockerfile.instructions:
+    for instruction in dockerfile.instructions_and_triggers:  # `ONBUILD COPY --from=` pulls in every child
         source = instruction.flag("from") if instruction.keyword in ("COPY", "ADD") else None
         if source and source.lower() not in stage_names and not source.isdigit() and "$" not in source:
-            yield instruction.start_line, f"COPY --from image {source}", parse_reference(source)
+            yield instruction.start_line, f"{instruction.label} --from image {source}", parse_reference(source)
 
 
 def _via(stage: Stage, reference: str) -> str:

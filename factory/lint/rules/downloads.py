@@ -140,12 +140,13 @@ def remote_sources(instruction: Instruction) -> list[str]:
 
 
 def _remote_add(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for instruction in dockerfile.instructions:
+    for instruction in dockerfile.instructions_and_triggers:
         if instruction.keyword == "ADD" and instruction.flag("checksum") is None:
             for source in remote_sources(instruction):
                 yield Hit(
                     instruction.start_line,
-                    f"ADD {source} is not verified: add --checksum=sha256:... (or download and check in a RUN)",
+                    f"{instruction.label} {source} is not verified:"
+                    " add --checksum=sha256:... (or download and check in a RUN)",
                 )
 
 
@@ -161,7 +162,7 @@ def _arch_specific(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
                 arch = _ARCH.search(url.group(0))
                 if arch:
                     yield Hit(script.line_of(script_line), _arch_message(url.group(0), arch.group(0)))
-        for instruction in stage.instructions:
+        for instruction in stage.instructions_and_triggers:
             if instruction.keyword == "ADD":
                 for source in remote_sources(instruction):
                     arch = _ARCH.search(source)
