@@ -21,9 +21,11 @@ tools. Lines are numbered as BuildKit numbers them (split at `\n` only).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import re
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
@@ -209,6 +211,7 @@ class Dockerfile:
     error: str | None = None  # why the rules cannot check the file (a build would fail, or the lint cannot read it)
     error_line: int = 1
     refused: bool = False  # over a size limit: not parsed, and not given to the tools either
+    frontends: tuple[tuple[int, str], ...] = ()  # (line, image) of each `# syntax=` directive, parsed or not
 
     @functools.cached_property
     def lines(self) -> list[str]:
@@ -297,13 +300,46 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
     if count > MAX_LINES:
         why = "BuildKit's parser takes time quadratic in a heredoc's length"
         return _refused(name, path, f"the file has {count:,} lines", f"{MAX_LINES:,} lines ({why})")
+    frontends = syntax_directives(text)  # BuildKit runs the frontend before any parse: found either way
     try:
         raw = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
         error_line = _error_line(text, str(exc))
         escape = _escape_directive(text)
-        return Dockerfile(name, path, text, escape=escape, error=f"{REJECTED}{exc}", error_line=error_line)
-    return from_commands(text, raw, name, path)
+        error = f"{REJECTED}{exc}"
+        return Dockerfile(name, path, text, escape=escape, error=error, error_line=error_line, frontends=frontends)
+    return dataclasses.replace(from_commands(text, raw, name, path), frontends=frontends)
+
+
+_COMMENT = re.compile(r"\s*(?:#|//)")
+_SYNTAX = re.compile(r"\s*(?:#|//)\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
+
+
+def syntax_directives(text: str) -> tuple[tuple[int, str], ...]:
+    """The frontend image each `syntax` directive names, with its line.
+
+    BuildKit hands the file to that image (arbitrary code) before parsing it. Its own
+    detection (`parser.DetectSyntax`) skips a BOM and a `#!` line, then reads `#` (or
+    `//`) directives up to the first other line, or takes `{"syntax": ...}` from a JSON
+    file; this reads the whole leading comment block and allows leading blanks, so it
+    finds what any BuildKit version may find, and possibly a little more.
+    """
+    lines = source_lines(text.removeprefix("\ufeff"))
+    found = []
+    for number, line in enumerate(lines, 1):
+        if number == 1 and line.startswith("#!"):
+            continue
+        if not _COMMENT.match(line):
+            break
+        match = _SYNTAX.match(line)
+        if match:
+            found.append((number, match.group(1)))
+    if not found and text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            document = json.loads(text)
+            if isinstance(document, dict) and isinstance(document.get("syntax"), str) and document["syntax"].split():
+                found.append((1, document["syntax"].split()[0]))
+    return tuple(found)
 
 
 def from_commands(text: str, raw: Sequence[Any], name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:

@@ -485,6 +485,61 @@ CASES = [
         [],
         dockerignore=False,
     ),
+    # `# syntax=` frontends: BuildKit runs the image named to read the file
+    Case(
+        "FB005",
+        "a foreign frontend",
+        ["# syntax=evil.example/frontend:1", *HEAD, *TINI],
+        [1],
+        messages=[
+            "the syntax directive makes BuildKit run the frontend image evil.example/frontend:1 to read this file:"
+            " not an allowed frontend (docker/dockerfile, docker.io/docker/dockerfile)"
+        ],
+    ),
+    Case(
+        "FB005",
+        "after a shebang and another directive",
+        ["#!/usr/bin/env b", "# escape=`", "#SYNTAX = e/x", *HEAD],
+        [3],
+    ),
+    Case("FB005", "// and leading blanks", ["  // syntax=e.invalid/x:1 --opt", *HEAD, *TINI], [1], messages=["x:1 to"]),
+    Case("FB005", "a file BuildKit's parser rejects", ["# syntax=e.invalid/x", "FROM x", "FROBNICATE"], [1]),
+    Case("FB005", "JSON", ['{"syntax": "e.invalid/x:1", "x": []}'], [1]),
+    Case("FB005", "a look-alike repository", [f"# syntax=docker/dockerfile-evil:1@{DIGEST}", *HEAD, *TINI], [1]),
+    Case(
+        "FB005",
+        "no frontend allowed",
+        [f"# syntax=docker/dockerfile:1@{DIGEST}", *HEAD, *TINI],
+        [1],
+        policy=dataclasses.replace(POLICY, allowed_frontends=()),
+        messages=["(none)"],
+    ),
+    Case("FB005", "Docker's frontend", [f"# syntax=docker/dockerfile:1@{DIGEST}", *HEAD, *TINI], []),
+    Case("FB005", "spelled out", ["# syntax = docker.io/docker/dockerfile:1.7", *HEAD, *TINI], []),
+    Case("FB005", "after the first instruction it is a comment", [*HEAD, "# syntax=e.invalid/x", *TINI], []),
+    Case("FB005", "after an empty line it is a comment", ["", "# syntax=e.invalid/x", *HEAD, *TINI], []),
+    Case(
+        "FB005",
+        "a frontend the policy allows",
+        ["# syntax=registry.example/frontends/dockerfile:1", *HEAD, *TINI],
+        [],
+        policy=dataclasses.replace(POLICY, allowed_frontends=("registry.example/frontends/*",)),
+    ),
+    Case("FB001", "a frontend without a tag", ["# syntax=docker/dockerfile", *HEAD, *TINI], [1], messages=["syntax"]),
+    Case(
+        "FB002",
+        "a frontend by tag only",
+        ["# syntax=docker/dockerfile:1", *HEAD, *TINI],
+        [1],
+        messages=["syntax frontend docker/dockerfile:1 is not pinned by digest: use docker/dockerfile:1@sha256:..."],
+    ),
+    Case(
+        "FB002",
+        "a frontend by tag, digests not required",
+        ["# syntax=docker/dockerfile:1", *HEAD, *TINI],
+        [],
+        policy=dataclasses.replace(POLICY, require_digest=False),
+    ),
 ]
 
 

@@ -38,6 +38,7 @@ CATALOGUE: tuple[Rule, ...] = (
     base_image.UNPINNED,
     base_image.NOT_ALLOWED,
     base_image.UNRESOLVED,
+    base_image.FRONTEND_NOT_ALLOWED,
     runtime.NO_USER,
     runtime.NON_NUMERIC_USER,
     triggers.ONBUILD,
