@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.lint import ignores, rules, tools
+from factory.lint import files, ignores, rules, tools
 from factory.lint.ignores import IgnoreFile
 from factory.lint.model import OWN, TOOLS, Finding, Severity, Suppressed
 from factory.lint.parse import Dockerfile, parse_file
@@ -53,7 +53,11 @@ def display_name(path: Path) -> str:
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories to every Dockerfile below them (Dockerfile, Containerfile, *.Dockerfile)."""
+    """Files as given; directories to every Dockerfile below them (Dockerfile, Containerfile, *.Dockerfile).
+
+    A path given that is no regular file (a FIFO, socket or device would block the
+    lint) raises UsageProblem; below a directory, only regular files are looked at.
+    """
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -63,6 +67,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
                 if p.is_file() and (p.name in DOCKERFILE_NAMES or p.name.endswith(".Dockerfile"))
             )
         else:
+            files.require_regular(path)
             found.append(path)
     return list(dict.fromkeys(found))
 
@@ -81,9 +86,11 @@ def lint_dockerfiles(
     start = time.perf_counter()
     findings = [f for d in dockerfiles for f in rules.check(d, policy)]
     timings[OWN] = time.perf_counter() - start
+    readable = [d for d in dockerfiles if not d.refused]  # a file over the size limits goes to no tool
+    budget = tools.Budget()  # one per file, across all the tools
     for name, runner in tools.runners(tools_selected).items():
         start = time.perf_counter()
-        findings.extend(runner(dockerfiles))
+        findings.extend(runner(readable, budget))
         timings[name] = time.perf_counter() - start
     kept, suppressed = ignores.apply(findings, dockerfiles, ignore_file, today or datetime.date.today())
     return Report(

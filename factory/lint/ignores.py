@@ -13,6 +13,7 @@ stops suppressing and is reported, so ignores cannot quietly become permanent.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import fnmatch
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from factory import schema
 from factory.errors import DefinitionError
+from factory.lint import files
 from factory.lint.model import OWN, SHELLCHECK, Finding, Severity, Suppressed
 from factory.lint.parse import Dockerfile
 from factory.yamlmarks import load_file
@@ -72,7 +74,11 @@ class IgnoreFile:
 
 
 def load(path: Path, name: str | None = None) -> IgnoreFile:
-    """Read and validate an ignore file; every problem is raised at once as file:line: field: message."""
+    """Read and validate an ignore file; every problem is raised at once as file:line: field: message.
+
+    Raises UsageProblem when `path` is not (a link to) a regular file (a FIFO would block the read).
+    """
+    files.require_regular(path)
     display = name or str(path)
     marked = load_file(path, display)
     problems = schema.validate(marked, "ignores")
@@ -95,11 +101,13 @@ def inline(dockerfile: Dockerfile) -> tuple[list[InlineIgnore], list[Finding]]:
     """The inline ignores of a file, and findings for those that cannot be honoured."""
     ignores: list[InlineIgnore] = []
     problems: list[Finding] = []
+    starts = [i.start_line for i in dockerfile.instructions]
     for line, text in sorted(dockerfile.comments.items()):
         own, hadolint = _INLINE.match(text), _HADOLINT.match(text)
         if not own and not hadolint:
             continue
-        target = next((i for i in dockerfile.instructions if i.start_line > line), None)
+        following = bisect.bisect_right(starts, line)
+        target = dockerfile.instructions[following] if following < len(starts) else None
         if own:
             codes = frozenset(c for c in own.group("codes").split(",") if c)
             if not codes or not own.group("reason"):
@@ -163,18 +171,18 @@ def apply(
     without a reason) are added to the findings that stand.
     """
     by_name = {d.name: d for d in dockerfiles}
-    inline_by_name: dict[str, list[InlineIgnore]] = {}
+    inline_by_name: dict[str, _InlineIndex] = {}
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
     for dockerfile in dockerfiles:
         ignores, problems = inline(dockerfile)
-        inline_by_name[dockerfile.name] = ignores
+        inline_by_name[dockerfile.name] = _InlineIndex(ignores)
         kept.extend(problems)
     entries = [e for e in ignore_file.entries if e.expires >= today] if ignore_file else []
     if ignore_file is not None:
         kept.extend(expired(ignore_file, today))
     for finding in findings:
-        match = _match(finding, by_name.get(finding.file), inline_by_name.get(finding.file, []), entries, ignore_file)
+        match = _match(finding, by_name.get(finding.file), inline_by_name.get(finding.file), entries, ignore_file)
         if match is None:
             kept.append(finding)
         else:
@@ -182,16 +190,44 @@ def apply(
     return kept, suppressed
 
 
+class _InlineIndex:
+    """The inline ignores of one file by code and covered range, so a finding finds its ignore in log time.
+
+    Each ignore covers one instruction, and instructions do not overlap: per code, the
+    ranges are either equal or disjoint, so the candidates are those sharing the last
+    range that starts at or before the finding's line.
+    """
+
+    def __init__(self, ignores: list[InlineIgnore]) -> None:
+        groups: dict[str, dict[int, list[InlineIgnore]]] = {}
+        for ignore in ignores:  # in comment order: the first that covers a finding is the one reported
+            for code in ignore.codes:
+                groups.setdefault(code, {}).setdefault(ignore.first, []).append(ignore)
+        self._firsts = {code: sorted(by_first) for code, by_first in groups.items()}
+        self._groups = groups
+
+    def find(self, finding: Finding) -> InlineIgnore | None:
+        """The first ignore (in comment order) that covers `finding`, if any."""
+        firsts = self._firsts.get(finding.code)
+        if not firsts:
+            return None
+        index = bisect.bisect_right(firsts, finding.line) - 1
+        if index < 0:
+            return None
+        candidates = self._groups[finding.code][firsts[index]]
+        return next((ignore for ignore in candidates if ignore.covers(finding)), None)
+
+
 def _match(
     finding: Finding,
     dockerfile: Dockerfile | None,
-    ignores: list[InlineIgnore],
+    ignores: _InlineIndex | None,
     entries: list[Entry],
     ignore_file: IgnoreFile | None,
 ) -> Suppressed | None:
-    for ignore in ignores:
-        if ignore.covers(finding):
-            return Suppressed(finding, ignore.reason, f"{finding.file}:{ignore.line}", inline=True)
+    ignore = ignores.find(finding) if ignores is not None else None
+    if ignore is not None:
+        return Suppressed(finding, ignore.reason, f"{finding.file}:{ignore.line}", inline=True)
     if dockerfile is None or ignore_file is None:
         return None
     relative = _relative(dockerfile, ignore_file.directory)

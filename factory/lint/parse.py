@@ -5,20 +5,44 @@ line continuations and the escape directive exactly as a build would; this
 module adds what rules need on top: stages with their declared ARG/ENV names,
 global ARGs and their defaults, the shell scripts RUN executes with the
 Dockerfile line of each script line, and the comments (for inline ignores).
+
+An ONBUILD trigger is parsed again, on its own, as the instruction it is
+(BuildKit does the same in every child build): `ONBUILD USER 0` carries the
+instruction `USER 0`, at the ONBUILD's lines, marked `onbuild`. A stage keeps
+its triggers apart from its own instructions (they run in the builds FROM
+it), and its scripts include those of its RUN triggers.
+
+Files come from untrusted pull requests too, so reading is bounded: only
+regular files, at most MAX_BYTES and MAX_LINES (the `dockerfile` package's
+BuildKit parser copies a heredoc's body once per line, which is quadratic in
+its length); a file over a limit is reported, not parsed, not given to the
+tools. Lines are numbered as BuildKit numbers them (split at `\n` only).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import itertools
+import json
 import re
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import dockerfile
 
 from factory import proxies
-from factory.lint import shell
+from factory.lint import files, shell
+
+MAX_BYTES = 1 << 20  # a Dockerfile over 1 MiB is not read
+# Nor one of more lines: this bounds every heredoc, whose parse time grows with lines x bytes
+# (about 1.5 s at 10,000 lines of 1 MiB in all; 2 minutes for 1 MiB of one-character lines).
+MAX_LINES = 10_000
 
 KNOWN_INSTRUCTIONS = frozenset(
     {
@@ -67,12 +91,16 @@ SHELLS = {
     "busybox": "busybox",
 }
 DEFAULT_SHELL = ("/bin/sh", "-c")
+REJECTED = "BuildKit's parser rejects this file: "  # how a parse error that a build would hit too begins
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _MARKER = r"<<-?\s*['\"]?\w+['\"]?"
 _HEREDOC_ONLY = re.compile(rf"^\s*({_MARKER}\s*)+$")
 # `bash <<EOT` / `<<EOT sh -e`: the heredoc is the standard input of a shell, so a script too.
 _SHELL = r"(?P<{}>(?:\S*/)?(?:ba|da|k|a)?sh)(?:\s+-[a-zA-Z]+)*"
+_KEYWORD = re.compile(r"\s*\w+")
+_GAP = re.compile(r"(?:[ \t]|\\\n)*")
+_WORD = re.compile(r"\S*")
 _SHELL_STDIN = re.compile(rf"^\s*(?:{_SHELL.format('before')}\s+{_MARKER}|{_MARKER}\s+{_SHELL.format('after')})\s*$")
 
 
@@ -87,6 +115,13 @@ class Instruction:
     start_line: int
     end_line: int
     heredocs: tuple[tuple[str, str], ...] = ()  # (delimiter, content)
+    trigger: Instruction | None = None  # of an ONBUILD: the instruction it carries
+    onbuild: bool = False  # True for that carried instruction: it runs in the builds FROM this image
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `USER`, or `ONBUILD USER` for a trigger."""
+        return f"ONBUILD {self.keyword}" if self.onbuild else self.keyword
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value` (or '' for a bare `--name`), None when absent."""
@@ -147,11 +182,17 @@ class Stage:
     parent: int | None  # index of an earlier stage this one is built FROM
     args: Mapping[str, str | None]  # ARG name -> default, in this stage
     env: frozenset[str]  # ENV names set in this stage
-    scripts: tuple[Script, ...]
+    scripts: tuple[Script, ...]  # those of its RUNs, then those of its RUN triggers
+    triggers: tuple[Instruction, ...] = ()  # what its ONBUILDs carry, in order
 
     @property
     def is_scratch(self) -> bool:
         return self.base.lower() == "scratch"
+
+    @property
+    def instructions_and_triggers(self) -> tuple[Instruction, ...]:
+        """Everything the stage makes run: in its own build, then in the builds FROM it."""
+        return (*self.instructions, *self.triggers)
 
 
 @dataclass(frozen=True)
@@ -167,12 +208,14 @@ class Dockerfile:
     global_arg_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     comments: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     escape: str = "\\"
-    error: str | None = None
+    error: str | None = None  # why the rules cannot check the file (a build would fail, or the lint cannot read it)
     error_line: int = 1
+    refused: bool = False  # over a size limit: not parsed, and not given to the tools either
+    frontends: tuple[tuple[int, str], ...] = ()  # (line, image) of each `# syntax=` directive, parsed or not
 
-    @property
+    @functools.cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        return source_lines(self.text)
 
     @property
     def final(self) -> Stage | None:
@@ -194,6 +237,23 @@ class Dockerfile:
             found.append(self.stages[found[-1].parent])
         return found
 
+    def sequence(self, stage: Stage) -> list[Instruction]:
+        """The instructions that make `stage`'s image, in the order they run (from the top of its chain).
+
+        A stage built FROM another runs that one's ONBUILD triggers first, as BuildKit does.
+        """
+        chain = list(reversed(self.chain(stage)))
+        found = list(chain[0].instructions)
+        for parent, child in itertools.pairwise(chain):
+            found.extend(parent.triggers)
+            found.extend(child.instructions)
+        return found
+
+    @property
+    def instructions_and_triggers(self) -> tuple[Instruction, ...]:
+        """Every instruction in file order, each ONBUILD followed by the instruction it carries."""
+        return tuple(i for top in self.instructions for i in ((top, top.trigger) if top.trigger else (top,)))
+
     def instruction_at(self, line: int) -> Instruction | None:
         for instruction in self.instructions:
             if instruction.start_line <= line <= instruction.end_line:
@@ -201,31 +261,91 @@ class Dockerfile:
         return None
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a Dockerfile as BuildKit's scanner sees them: split at `\\n` only, one `\\r` dropped from each.
+
+    (`str.splitlines` also splits at form feeds, `\\x1c`, `\\u2028`..., which would shift every line after them.)
+    """
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def parse_file(path: Path, name: str | None = None) -> Dockerfile:
-    """Parse the Dockerfile at `path`; `name` is how findings show it (default: the path)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return parse_text(text, name or str(path), path)
+    """Parse the Dockerfile at `path`; `name` is how findings show it (default: the path).
+
+    Raises UsageProblem when `path` is not (a link to) a regular file; a file over
+    MAX_BYTES is not read, and comes back refused.
+    """
+    shown = name or str(path)
+    data = files.read_regular(path, MAX_BYTES)
+    if isinstance(data, int):
+        return _refused(shown, path, f"the file has {data:,} bytes", f"{MAX_BYTES:,} bytes (1 MiB)")
+    # Decoded without newline translation: a lone \r is no line break for BuildKit either.
+    return parse_text(data.decode("utf-8", errors="replace"), shown, path)
+
+
+def _refused(name: str, path: Path | None, found: str, limit: str) -> Dockerfile:
+    message = f"{found}, over the lint's limit of {limit}: it is not parsed and not given to the tools"
+    return Dockerfile(name, path, "", error=message, refused=True)
 
 
 def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
-    """Parse Dockerfile source; a parse error is recorded on the result, never raised."""
-    escape = _escape_directive(text)
+    """Parse Dockerfile source; a parse error (or a size over the limits) is recorded on the result, never raised."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_BYTES:
+        return _refused(name, path, f"the file has {size:,} bytes", f"{MAX_BYTES:,} bytes (1 MiB)")
+    count = len(source_lines(text))
+    if count > MAX_LINES:
+        why = "BuildKit's parser takes time quadratic in a heredoc's length"
+        return _refused(name, path, f"the file has {count:,} lines", f"{MAX_LINES:,} lines ({why})")
+    frontends = syntax_directives(text)  # BuildKit runs the frontend before any parse: found either way
     try:
         raw = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
-        return Dockerfile(name, path, text, escape=escape, error=str(exc), error_line=_error_line(text, str(exc)))
-    instructions = tuple(
-        Instruction(
-            keyword=c.cmd.upper(),
-            flags=tuple(c.flags),
-            args=tuple(c.value),
-            json=bool(c.json),
-            start_line=c.start_line,
-            end_line=c.end_line,
-            heredocs=tuple((h.name, h.content) for h in c.heredocs),
-        )
-        for c in raw
-    )
+        error_line = _error_line(text, str(exc))
+        escape = _escape_directive(text)
+        error = f"{REJECTED}{exc}"
+        return Dockerfile(name, path, text, escape=escape, error=error, error_line=error_line, frontends=frontends)
+    return dataclasses.replace(from_commands(text, raw, name, path), frontends=frontends)
+
+
+_COMMENT = re.compile(r"\s*(?:#|//)")
+_SYNTAX = re.compile(r"\s*(?:#|//)\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
+
+
+def syntax_directives(text: str) -> tuple[tuple[int, str], ...]:
+    """The frontend image each `syntax` directive names, with its line.
+
+    BuildKit hands the file to that image (arbitrary code) before parsing it. Its own
+    detection (`parser.DetectSyntax`) skips a BOM and a `#!` line, then reads `#` (or
+    `//`) directives up to the first other line, or takes `{"syntax": ...}` from a JSON
+    file; this reads the whole leading comment block and allows leading blanks, so it
+    finds what any BuildKit version may find, and possibly a little more.
+    """
+    lines = source_lines(text.removeprefix("\ufeff"))
+    found = []
+    for number, line in enumerate(lines, 1):
+        if number == 1 and line.startswith("#!"):
+            continue
+        if not _COMMENT.match(line):
+            break
+        match = _SYNTAX.match(line)
+        if match:
+            found.append((number, match.group(1)))
+    if not found and text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            document = json.loads(text)
+            if isinstance(document, dict) and isinstance(document.get("syntax"), str) and document["syntax"].split():
+                found.append((1, document["syntax"].split()[0]))
+    return tuple(found)
+
+
+def from_commands(text: str, raw: Sequence[Any], name: str = "Dockerfile", path: Path | None = None) -> Dockerfile:
+    """The view of `text` from the commands BuildKit's parser gave for it (parse_text without the parse)."""
+    escape = _escape_directive(text)
+    instructions = tuple(_instruction(c) for c in raw)
     unknown = next((i for i in instructions if i.keyword not in KNOWN_INSTRUCTIONS), None)
     if unknown is not None:
         return Dockerfile(
@@ -234,14 +354,81 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
             text,
             instructions,
             escape=escape,
-            error=f"unknown instruction: {unknown.keyword}",
+            error=f"{REJECTED}unknown instruction: {unknown.keyword}",
             error_line=unknown.start_line,
         )
-    return _build(name, path, text, instructions, escape)
+    try:
+        lines = source_lines(text)
+        instructions = tuple(
+            dataclasses.replace(i, trigger=_trigger(i, lines, escape)) if i.keyword == "ONBUILD" else i
+            for i in instructions
+        )
+        return _build(name, path, text, instructions, escape)
+    except _Unreadable as exc:
+        return Dockerfile(name, path, text, instructions, escape=escape, error=str(exc), error_line=exc.line)
+
+
+def _instruction(command: Any, first_line: int = 1, *, onbuild: bool = False) -> Instruction:
+    """An Instruction from one command of the `dockerfile` package; its lines count from `first_line`."""
+    shift = first_line - 1
+    return Instruction(
+        keyword=command.cmd.upper(),
+        flags=tuple(command.flags),
+        args=tuple(command.value),
+        json=bool(command.json),
+        start_line=command.start_line + shift,
+        end_line=command.end_line + shift,
+        heredocs=tuple((h.name, h.content) for h in command.heredocs),
+        onbuild=onbuild,
+    )
+
+
+_ONBUILD = re.compile(r"^(\s*)onbuild", re.IGNORECASE)
+NOT_TRIGGERS = frozenset({"ONBUILD", "FROM", "MAINTAINER"})  # BuildKit refuses these after ONBUILD
+
+
+def _trigger_source(onbuild: Instruction, lines: list[str]) -> list[str]:
+    """The ONBUILD's lines with the keyword blanked: the trigger alone, at the same lines and columns."""
+    source = lines[onbuild.start_line - 1 : onbuild.end_line]
+    blanked = _ONBUILD.sub(lambda m: m.group(1) + " " * len("onbuild"), source[0], count=1) if source else ""
+    if blanked == (source[0] if source else ""):
+        raise _Unreadable(onbuild.start_line, f"the lint cannot find the ONBUILD of line {onbuild.start_line}")
+    return [blanked, *source[1:]]
+
+
+def _trigger(onbuild: Instruction, lines: list[str], escape: str) -> Instruction:
+    """The instruction an ONBUILD carries, parsed by BuildKit's parser on its own, as a child build parses it."""
+    if not onbuild.args:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}ONBUILD requires at least one argument")
+    directive = [] if escape == "\\" else [f"# escape={escape}"]  # the parent's continuations, as it read them
+    try:
+        raw = dockerfile.parse_string("\n".join([*directive, *_trigger_source(onbuild, lines)]) + "\n")
+    except dockerfile.GoParseError as exc:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}ONBUILD trigger: {exc}") from None
+    if len(raw) != 1:
+        raise _Unreadable(onbuild.start_line, f"{REJECTED}onbuild trigger should be a single expression")
+    trigger = _instruction(raw[0], onbuild.start_line - len(directive), onbuild=True)
+    if trigger.keyword == "ONBUILD":
+        problem = "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"
+    elif trigger.keyword in NOT_TRIGGERS:
+        problem = f"{trigger.keyword} isn't allowed as an ONBUILD trigger"
+    elif trigger.keyword not in KNOWN_INSTRUCTIONS:
+        problem = f"unknown instruction: {trigger.keyword}"
+    else:
+        return trigger
+    raise _Unreadable(onbuild.start_line, f"{REJECTED}{problem}")
+
+
+class _Unreadable(ValueError):
+    """Something BuildKit accepts that the lint cannot read safely; the file is reported, not checked."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
 
 
 def _escape_directive(text: str) -> str:
-    for line in text.splitlines():
+    for line in source_lines(text):
         match = _DIRECTIVE.match(line.strip())
         if not match:
             break
@@ -252,14 +439,14 @@ def _escape_directive(text: str) -> str:
 
 def _error_line(text: str, message: str) -> int:
     if "heredoc" in message:
-        for number, line in enumerate(text.splitlines(), 1):
+        for number, line in enumerate(source_lines(text), 1):
             if "<<" in line and not line.lstrip().startswith("#"):
                 return number
     return 1
 
 
 def _build(name: str, path: Path | None, text: str, instructions: tuple[Instruction, ...], escape: str) -> Dockerfile:
-    lines = text.splitlines()
+    lines = source_lines(text)
     global_args: dict[str, str | None] = {}
     global_arg_lines: dict[str, int] = {}
     groups: list[list[Instruction]] = []
@@ -273,7 +460,7 @@ def _build(name: str, path: Path | None, text: str, instructions: tuple[Instruct
                 global_args[name_] = default
                 global_arg_lines[name_] = instruction.start_line
         else:
-            error = f"{instruction.keyword} before the first FROM (only ARG may come first)"
+            error = f"{REJECTED}{instruction.keyword} before the first FROM (only ARG may come first)"
             return Dockerfile(
                 name, path, text, instructions, escape=escape, error=error, error_line=instruction.start_line
             )
@@ -347,7 +534,16 @@ def _stage(
         elif instruction.keyword == "SHELL" and instruction.json and instruction.args:
             current_shell = instruction.args
         elif instruction.keyword == "RUN":
-            scripts.extend(_scripts(instruction, current_shell, lines, escape))
+            scripts.extend(_scripts(instruction, current_shell, _source(instruction, lines), escape))
+    onbuilds = [i for i in body if i.trigger is not None]
+    trigger_shell = current_shell  # a build FROM this stage starts with its SHELL
+    for onbuild in onbuilds:
+        trigger = onbuild.trigger
+        assert trigger is not None
+        if trigger.keyword == "SHELL" and trigger.json and trigger.args:
+            trigger_shell = trigger.args
+        elif trigger.keyword == "RUN":
+            scripts.extend(_scripts(trigger, trigger_shell, _trigger_source(onbuild, lines), escape))
     stage = Stage(
         index=index,
         name=name,
@@ -358,6 +554,7 @@ def _stage(
         args=MappingProxyType(args),
         env=frozenset(env),
         scripts=tuple(scripts),
+        triggers=tuple(i.trigger for i in onbuilds if i.trigger is not None),
     )
     return stage, current_shell
 
@@ -367,9 +564,21 @@ def dialect_of(argv0: str) -> str | None:
     return SHELLS.get(argv0.rsplit("/", 1)[-1])
 
 
-def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[str], escape: str) -> list[Script]:
+def _source(instruction: Instruction, lines: list[str]) -> list[str]:
+    """The Dockerfile lines of an instruction (element 0 is its start line)."""
+    return lines[instruction.start_line - 1 : instruction.end_line]
+
+
+def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], source: list[str], escape: str) -> list[Script]:
+    """The scripts a RUN executes; `source` is its own lines (for a trigger: without the ONBUILD)."""
+
     def make(text: str, first_line: int, dialect: str, form: str, argv: tuple[str, ...] = shell_argv) -> Script:
-        return Script(text, first_line, dialect, form, instruction, argv, shell.commands(text))
+        try:
+            commands = shell.commands(text)
+        except shell.NestingTooDeep as exc:
+            message = f"{instruction.keyword} has {exc}: the lint cannot read its commands"
+            raise _Unreadable(instruction.start_line, message) from None
+        return Script(text, first_line, dialect, form, instruction, argv, commands)
 
     default = dialect_of(shell_argv[0]) if shell_argv else None
     if instruction.json:
@@ -382,7 +591,7 @@ def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[
     if instruction.heredocs and (_HEREDOC_ONLY.match(command) or stdin_shell):
         found = []
         for (_, content), first_line in zip(
-            instruction.heredocs, _heredoc_first_lines(instruction, lines), strict=True
+            instruction.heredocs, _heredoc_first_lines(instruction, source), strict=True
         ):
             dialect = default
             if content.startswith("#!"):
@@ -399,15 +608,13 @@ def _scripts(instruction: Instruction, shell_argv: tuple[str, ...], lines: list[
         return found
     if default is None:
         return []
-    return [make(_shell_form_text(instruction, lines, escape), instruction.start_line, default, "shell")]
+    return [make(_shell_form_text(source, escape), instruction.start_line, default, "shell")]
 
 
-def _heredoc_first_lines(instruction: Instruction, lines: list[str]) -> list[int]:
+def _heredoc_first_lines(instruction: Instruction, source: list[str]) -> list[int]:
     """The Dockerfile line where each heredoc body starts (the line after its marker line)."""
-    line = instruction.start_line
-    while line <= instruction.end_line and "<<" not in lines[line - 1]:
-        line += 1
-    cursor = line + 1
+    marker = next((n for n, line in enumerate(source) if "<<" in line), len(source))
+    cursor = instruction.start_line + marker + 1
     starts = []
     for _, content in instruction.heredocs:
         starts.append(cursor)
@@ -415,16 +622,15 @@ def _heredoc_first_lines(instruction: Instruction, lines: list[str]) -> list[int
     return starts
 
 
-def _shell_form_text(instruction: Instruction, lines: list[str], escape: str) -> str:
+def _shell_form_text(source: list[str], escape: str) -> str:
     """The shell-form command with the Dockerfile's own line breaks, so line N of it is line start+N-1.
 
     The keyword and flags are blanked; comment and empty lines inside the
     continuation (which Docker drops) become a lone `\\`, which keeps both the
     continuation and the line count for the shell.
     """
-    raw = lines[instruction.start_line - 1 : instruction.end_line]
     out = []
-    for index, line in enumerate(raw):
+    for index, line in enumerate(source):
         stripped = line.strip()
         if index and (not stripped or stripped.startswith("#")):
             out.append("\\")
@@ -433,17 +639,47 @@ def _shell_form_text(instruction: Instruction, lines: list[str], escape: str) ->
             line = line.rstrip()[:-1] + "\\"
         out.append(line)
     text = "\n".join(out)
-    match = re.match(r"\s*\w+", text)
-    end = match.end() if match else 0
+    end = _match_end(_KEYWORD, text, 0)
     while True:
-        gap = re.match(r"(?:[ \t]|\\\n)*", text[end:])
-        after = end + (gap.end() if gap else 0)
-        if text.startswith("--", after):
-            flag_end = re.match(r"\S*", text[after:])
-            end = after + (flag_end.end() if flag_end else 0)
-        else:
+        after = _match_end(_GAP, text, end)
+        if not text.startswith("--", after):
             break
+        end = _match_end(_WORD, text, after)
     return re.sub(r"[^\n]", " ", text[:end]) + text[end:]
+
+
+def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where `pattern` matched at `pos` ends (`pos` if it does not): matching in place keeps many flags linear."""
+    match = pattern.match(text, pos)
+    return match.end() if match else pos
+
+
+class Scope:
+    """The ARG and ENV values in force at one point of a build, which BuildKit expands words with.
+
+    A value is None when the lint cannot know it (an ARG without a default is set at build
+    time; an ENV may come from the base image). ENV wins over an ARG of the same name.
+    """
+
+    def __init__(self, global_args: Mapping[str, str | None], env: Mapping[str, str | None] | None = None) -> None:
+        self.global_args = global_args
+        self.args: dict[str, str | None] = {}
+        self.env: dict[str, str | None] = dict(env or {})
+        self.known: Mapping[str, str | None] = ChainMap(self.env, self.args)
+
+    def apply(self, instruction: Instruction) -> None:
+        """Take in the ARG or ENV values `instruction` sets (other instructions set none)."""
+        if instruction.keyword == "ARG":
+            for name, default in _arg_items(instruction):
+                # `ARG NAME` without a default keeps a value set earlier, else takes the global ARG's
+                inherited = self.args[name] if name in self.args else self.global_args.get(name)
+                self.args[name] = inherited if default is None else expand(default, self.known)
+        elif instruction.keyword == "ENV":
+            for key, value in env_items(instruction):
+                self.env[key] = expand(value, self.known)
+
+    def expand(self, value: str) -> str | None:
+        return expand(value, self.known)
 
 
 def expand(value: str, known: Mapping[str, str | None]) -> str | None:

@@ -1,4 +1,4 @@
-"""What the lint enforces beyond fixed practice: which base images, pinned how.
+"""What the lint enforces beyond fixed practice: which base images and syntax frontends, pinned how.
 
 Defaults come from the catalogue itself (the unified OS and every image the
 factory publishes, under the placeholder registry and under their pins), so
@@ -18,6 +18,8 @@ from factory import model
 from factory.render import FACTORY_LABELS
 
 DOCKER_HUB = "docker.io"
+# The frontends a `# syntax=` directive may name by default: Docker's own Dockerfile frontend.
+DEFAULT_FRONTENDS = ("docker/dockerfile", "docker.io/docker/dockerfile")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -72,12 +74,19 @@ class Policy:
     # Dockerfile FROM one of them needs no USER/ENTRYPOINT of its own. Extra allowed
     # images (--allow-image) are merely permitted bases and promise nothing.
     contract_images: tuple[str, ...] = ()
+    # fnmatch patterns over the repository of a `# syntax=` frontend, which BuildKit runs to
+    # read the file; empty: no frontend is allowed (unlike allowed_images, never "any").
+    allowed_frontends: tuple[str, ...] = DEFAULT_FRONTENDS
 
     def allows(self, ref: ImageRef) -> bool:
         """True when no allow-list is set or the repository matches one of its patterns."""
         if not self.allowed_images:
             return True
         return _matches(ref, self.allowed_images)
+
+    def allows_frontend(self, ref: ImageRef) -> bool:
+        """True when the frontend's repository matches one of the allowed frontend patterns."""
+        return _matches(ref, self.allowed_frontends)
 
     def brings_contract(self, ref: ImageRef) -> bool:
         """True when `ref` is a catalogue image (non-root USER and tini inherited)."""
@@ -97,11 +106,21 @@ def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def for_catalogue(catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = ()) -> Policy:
-    """The default policy of a project: bases must be the unified OS or another catalogue image."""
+def for_catalogue(
+    catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = (), extra_frontends: tuple[str, ...] = ()
+) -> Policy:
+    """The default policy of a project: bases must be the unified OS or another catalogue image.
+
+    `extra_frontends` are frontend references or repository patterns allowed beside Docker's
+    own (factory.yaml's `build.syntax`, e.g. `docker/dockerfile:1.7@sha256:...`): the
+    repository of each is allowed; FB002 still asks for the digest.
+    """
     own = catalogue_images(catalogue)
     return Policy(
         allowed_images=(*own, *extra_allowed),
         allowed_source=f"the catalogue ({catalogue.os.id} and its images)",
         contract_images=own,
+        allowed_frontends=tuple(
+            dict.fromkeys((*DEFAULT_FRONTENDS, *(parse_reference(f).repository for f in extra_frontends)))
+        ),
     )

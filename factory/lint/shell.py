@@ -3,12 +3,16 @@
 Rules need to know which programs a RUN script calls, with which words, on
 which line, and what connects them (`&&`, `|`, ...). This is not a shell
 parser: it reads quotes, escapes, line continuations, comments, `$(...)`,
-`${...}` and heredocs well enough to split commands, and never fails
-(an unclosed quote ends at the end of the script).
+`${...}` and heredocs well enough to split commands, and never fails on
+malformed input (an unclosed quote ends at the end of the script); only
+command substitutions nested deeper than MAX_NESTING are refused
+(`NestingTooDeep`), so that no script can exhaust the stack or make reading
+it quadratic. Every pass is linear in the script's length.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 # Words that open or close compound commands; they are not programs.
@@ -18,6 +22,17 @@ COMPOUND_HEADERS = frozenset({"for", "case", "select", "esac", "function"})
 WRAPPERS = frozenset({"sudo", "command", "exec", "nohup", "env"})
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "|", "&", "(", ")")
 _REDIRECTS = ("&>>", "&>", "<<<", "<<-", "<<", ">>", ">&", "<&", ">|", "<>", ">", "<")
+# `$(...)` and backticks read inside each other this deep at most: real scripts nest two or
+# three levels; each level re-reads its text, and Python's stack is finite.
+MAX_NESTING = 32
+
+
+class NestingTooDeep(ValueError):
+    """A script nests command substitutions deeper than MAX_NESTING: its commands cannot all be read."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line  # the script line where the substitution too deep opens
+        super().__init__(f"command substitutions nested more than {MAX_NESTING} deep")
 
 
 @dataclass(frozen=True)
@@ -28,21 +43,21 @@ class Command:
     words: tuple[str, ...]
     separator: str  # the operator after it: "&&", "||", ";", "|", "&", "\n" or "" at the end
 
-    @property
+    @functools.cached_property
     def argv(self) -> tuple[str, ...]:
         """The words from the program on: leading `VAR=value` words and wrappers (sudo, env...) skipped."""
-        words = list(self.words)
-        while words:
-            first = words[0]
+        words, start = self.words, 0
+        while start < len(words):
+            first = words[start]
             if _is_assignment(first):
-                words.pop(0)
-            elif first.rsplit("/", 1)[-1] in WRAPPERS and len(words) > 1:
-                words.pop(0)
-                while words and (words[0].startswith("-") or _is_assignment(words[0])):
-                    words.pop(0)
+                start += 1
+            elif first.rsplit("/", 1)[-1] in WRAPPERS and start + 1 < len(words):
+                start += 1
+                while start < len(words) and (words[start].startswith("-") or _is_assignment(words[start])):
+                    start += 1
             else:
                 break
-        return tuple(words)
+        return words[start:]
 
     @property
     def program(self) -> str:
@@ -72,6 +87,7 @@ class _Reader:
 
     text: str
     line: int
+    nesting: int = 0  # how many substitutions this text sits inside
     pos: int = 0
     commands: list[Command] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
@@ -97,20 +113,27 @@ class _Reader:
 
     def end_command(self, separator: str) -> None:
         self.end_word()
-        words = self.words
-        while words and words[0] in RESERVED:
-            words = words[1:]
-        if words and words[0] not in COMPOUND_HEADERS:
-            self.commands.append(Command(self.start_line, tuple(words), separator))
+        words, start = self.words, 0
+        while start < len(words) and words[start] in RESERVED:
+            start += 1
+        if start < len(words) and words[start] not in COMPOUND_HEADERS:
+            self.commands.append(Command(self.start_line, tuple(words[start:]), separator))
         self.words = []
 
 
 def commands(script: str, first_line: int = 1) -> tuple[Command, ...]:
-    """The simple commands of `script` in order; lines count from `first_line`."""
-    reader = _Reader(script, first_line)
+    """The simple commands of `script` in order; lines count from `first_line`.
+
+    Raises NestingTooDeep for substitutions nested beyond MAX_NESTING.
+    """
+    return tuple(sorted(_commands(script, first_line, 0), key=lambda c: c.line))
+
+
+def _commands(script: str, first_line: int, nesting: int) -> list[Command]:
+    reader = _Reader(script, first_line, nesting)
     _read(reader)
     reader.end_command("")
-    return tuple(sorted(reader.commands, key=lambda c: c.line))
+    return reader.commands
 
 
 def _read(r: _Reader) -> None:
@@ -277,7 +300,9 @@ def _dollar(r: _Reader) -> None:
 
 
 def _nested(r: _Reader, inner: str) -> None:
-    r.commands.extend(commands(inner, r.line))
+    if r.nesting >= MAX_NESTING:
+        raise NestingTooDeep(r.line)
+    r.commands.extend(_commands(inner, r.line, r.nesting + 1))
 
 
 def variable_references(script: str, first_line: int = 1) -> list[tuple[str, int]]:

@@ -4,21 +4,30 @@ hadolint lints the Dockerfile, shellcheck every script a RUN executes (each
 finding mapped back to its Dockerfile line), trivy its embedded Dockerfile
 checks, fully offline. A tool that is missing, crashes, times out or cannot
 parse a file yields an error finding naming the file: silence is never a pass.
+
+The tools together get BUDGET seconds per file (one budget across hadolint,
+shellcheck and trivy, not one per invocation): a process that lints several
+files at once may take the sum of their budgets, and its time is charged to
+them in equal parts. A tool that would run over is killed, and a tool that
+finds a file's budget spent does not run on it; both are FB102 on the file.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from factory.lint.model import HADOLINT, SHELLCHECK, TRIVY, Finding, Severity
 from factory.lint.parse import PLATFORM_ARGS, PROXY_ARGS, Dockerfile, Script, Stage
@@ -26,7 +35,7 @@ from factory.lint.parse import PLATFORM_ARGS, PROXY_ARGS, Dockerfile, Script, St
 TOOL_MISSING = "FB100"  # the tool is not installed
 TOOL_PARSE_FAILED = "FB101"  # the tool could not parse the file
 TOOL_FAILED = "FB102"  # the tool crashed, timed out or answered with something unreadable
-TIMEOUT = 300.0  # seconds for one tool invocation
+BUDGET = 120.0  # seconds hadolint, shellcheck and trivy together may spend on one file
 LEVELS = {"error": Severity.ERROR, "warning": Severity.WARNING, "info": Severity.INFO, "style": Severity.STYLE}
 TRIVY_SEVERITIES = {
     "CRITICAL": Severity.ERROR,
@@ -72,23 +81,55 @@ class Outcome:
         return self.failure or f"exit {self.returncode}: {_short(self.stderr or self.stdout)}"
 
 
-def _run(argv: list[str], *, stdin: str | None = None, cwd: str | None = None) -> Outcome:
-    try:
-        done = subprocess.run(
-            argv,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=cwd,
-            timeout=TIMEOUT,
-            env={**os.environ, "NO_COLOR": "1"},
-        )
-    except subprocess.TimeoutExpired:
-        return Outcome("", "", -1, f"timed out after {TIMEOUT:.0f} s")
-    except OSError as exc:
-        return Outcome("", "", -1, f"could not be started: {exc.strerror or exc}")
-    return Outcome(done.stdout, done.stderr, done.returncode)
+class Budget:
+    """The tool time each file has left in one lint run (BUDGET seconds each to start with)."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = BUDGET if seconds is None else seconds
+        self._left: dict[int, float] = {}
+
+    def left(self, dockerfile: Dockerfile) -> float:
+        return self._left.get(id(dockerfile), self.seconds)
+
+    def charge(self, dockerfiles: Sequence[Dockerfile], seconds: float) -> None:
+        """Charge one invocation's time to the files it linted, in equal parts."""
+        for dockerfile in dockerfiles:
+            self._left[id(dockerfile)] = self.left(dockerfile) - seconds / len(dockerfiles)
+
+    def split(self, dockerfiles: Sequence[Dockerfile], tool: str) -> tuple[list[Dockerfile], list[Finding]]:
+        """The files with time left, and an FB102 finding for each of the others (the tool skips them)."""
+        within = [d for d in dockerfiles if self.left(d) > 0]
+        message = f"{tool} was not run: {self.described} is used up"
+        return within, [_tool_error(d, tool, TOOL_FAILED, message) for d in dockerfiles if self.left(d) <= 0]
+
+    @property
+    def described(self) -> str:
+        return f"the file's time budget of {self.seconds:g} s (hadolint, shellcheck and trivy together)"
+
+    def run(
+        self, argv: list[str], dockerfiles: Sequence[Dockerfile], *, stdin: str | None = None, cwd: str | None = None
+    ) -> Outcome:
+        """Run a tool on `dockerfiles` for at most the sum of their time left, and charge what it took."""
+        timeout = sum(self.left(d) for d in dockerfiles)
+        start = time.monotonic()
+        try:
+            done = subprocess.run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=cwd,
+                timeout=timeout,
+                env={**os.environ, "NO_COLOR": "1"},
+            )
+        except subprocess.TimeoutExpired:
+            self.charge(dockerfiles, timeout)
+            return Outcome("", "", -1, f"did not finish within {self.described}")
+        except OSError as exc:
+            return Outcome("", "", -1, f"could not be started: {exc.strerror or exc}")
+        self.charge(dockerfiles, time.monotonic() - start)
+        return Outcome(done.stdout, done.stderr, done.returncode)
 
 
 def _tool_error(dockerfile: Dockerfile, tool: str, code: str, message: str) -> Finding:
@@ -121,11 +162,11 @@ def _hadolint_text(dockerfile: Dockerfile) -> tuple[str, list[int]] | None:
     BuildKit's semantics, and findings are mapped back to the original lines.
     """
     lines = dockerfile.lines
-    after = sorted(
+    after = {
         i.end_line
-        for i in dockerfile.instructions
+        for i in dockerfile.instructions_and_triggers  # `ONBUILD RUN <<EOT` too
         if i.heredocs and i.end_line < len(lines) and lines[i.end_line].strip()
-    )
+    }
     if not after:
         return None
     out: list[str] = []
@@ -142,18 +183,21 @@ STDIN = "-"  # hadolint names a file read from standard input "-" or "/dev/stdin
 
 
 def _original_line(line: int, inserted: list[int]) -> int:
-    return line - sum(1 for position in inserted if position < line)
+    return line - bisect.bisect_left(inserted, line)  # `inserted` is ascending
 
 
-def run_hadolint(dockerfiles: Sequence[Dockerfile], *, keep_shellcheck: bool = True) -> list[Finding]:
+def run_hadolint(
+    dockerfiles: Sequence[Dockerfile], budget: Budget | None = None, *, keep_shellcheck: bool = True
+) -> list[Finding]:
     """hadolint's DL (and, unless shellcheck runs separately, SC) findings for each file."""
     binary = locate("hadolint")
     if binary is None:
         return _missing(dockerfiles, HADOLINT)
-    findings: list[Finding] = []
+    budget = budget or Budget()
+    dockerfiles, findings = budget.split(dockerfiles, HADOLINT)
     batch = [d for d in dockerfiles if d.path is not None and _hadolint_text(d) is None]
     if batch:
-        outcome = _run([binary, "--no-color", "--no-fail", "-f", "json", *(str(d.path) for d in batch)])
+        outcome = budget.run([binary, "--no-color", "--no-fail", "-f", "json", *(str(d.path) for d in batch)], batch)
         by_path = {str(d.path): d for d in batch}
         findings.extend(_hadolint_findings(outcome, by_path, {}, keep_shellcheck))
     batched = {id(d) for d in batch}
@@ -162,7 +206,7 @@ def run_hadolint(dockerfiles: Sequence[Dockerfile], *, keep_shellcheck: bool = T
             continue
         patched = _hadolint_text(dockerfile)
         text, inserted = patched if patched is not None else (dockerfile.text, [])
-        outcome = _run([binary, "--no-color", "--no-fail", "-f", "json", "-"], stdin=text)
+        outcome = budget.run([binary, "--no-color", "--no-fail", "-f", "json", "-"], [dockerfile], stdin=text)
         findings.extend(_hadolint_findings(outcome, {STDIN: dockerfile}, {STDIN: inserted}, keep_shellcheck))
     return findings
 
@@ -209,15 +253,17 @@ class _Job:
     script: Script
 
 
-def run_shellcheck(dockerfiles: Sequence[Dockerfile]) -> list[Finding]:
+def run_shellcheck(dockerfiles: Sequence[Dockerfile], budget: Budget | None = None) -> list[Finding]:
     """shellcheck on every RUN script (heredoc bodies, shell form, `sh -c`), findings at Dockerfile lines."""
-    jobs = [_Job(d, stage, script) for d in dockerfiles for stage in d.stages for script in stage.scripts]
-    if not jobs:
+    with_scripts = [d for d in dockerfiles if d.scripts]
+    if not with_scripts:
         return []
     binary = locate("shellcheck")
     if binary is None:
-        return _missing(list({id(j.dockerfile): j.dockerfile for j in jobs}.values()), SHELLCHECK)
-    findings: list[Finding] = []
+        return _missing(with_scripts, SHELLCHECK)
+    budget = budget or Budget()
+    within, findings = budget.split(with_scripts, SHELLCHECK)
+    jobs = [_Job(d, stage, script) for d in within for stage in d.stages for script in stage.scripts]
     with tempfile.TemporaryDirectory(prefix="factory-shellcheck-") as tmp:
         by_dialect: dict[str, dict[str, _Job]] = {}
         for number, job in enumerate(jobs):
@@ -226,7 +272,8 @@ def run_shellcheck(dockerfiles: Sequence[Dockerfile]) -> list[Finding]:
             by_dialect.setdefault(job.script.dialect, {})[str(path)] = job
         for dialect, files in sorted(by_dialect.items()):
             argv = [binary, "--norc", "-f", "json1", "-S", "style", "-s", dialect, "-e", ",".join(SHELLCHECK_EXCLUDES)]
-            outcome = _run([*argv, *files])
+            linted = list({id(job.dockerfile): job.dockerfile for job in files.values()}.values())
+            outcome = budget.run([*argv, *files], linted)
             findings.extend(_shellcheck_findings(outcome, files))
     return findings
 
@@ -243,13 +290,16 @@ def _shellcheck_findings(outcome: Outcome, files: Mapping[str, _Job]) -> list[Fi
     if not isinstance(data, dict):
         return _failed((job.dockerfile for job in files.values()), SHELLCHECK, outcome)
     findings = []
+    declared: dict[int, set[str]] = {}  # per job, computed once: a script may have thousands of findings
     for comment in data.get("comments", []):
         job = files.get(str(comment.get("file")))
         if job is None:
             continue
         code = f"SC{comment.get('code')}"
         message = str(comment.get("message", ""))
-        if code == "SC2154" and message.split(" ", 1)[0] in _declared(job):
+        if id(job) not in declared:
+            declared[id(job)] = _declared(job)
+        if code == "SC2154" and message.split(" ", 1)[0] in declared[id(job)]:
             continue  # an ARG or ENV of the stage: set, though shellcheck cannot see it
         line = job.script.line_of(int(comment.get("line") or 1))
         severity = LEVELS.get(str(comment.get("level")), Severity.WARNING)
@@ -260,7 +310,7 @@ def _shellcheck_findings(outcome: Outcome, files: Mapping[str, _Job]) -> list[Fi
 # -- trivy ---------------------------------------------------------------------------------
 
 
-def trivy_argv(binary: str, target: str, cache_dir: str) -> list[str]:
+def trivy_argv(binary: str, target: str, cache_dir: str, timeout: float = BUDGET) -> list[str]:
     """`trivy config` that never reaches the network: embedded checks only, no update or telemetry."""
     return [
         binary,
@@ -279,18 +329,22 @@ def trivy_argv(binary: str, target: str, cache_dir: str) -> list[str]:
         "--ignorefile",
         "",  # ignores are the factory's own, with reasons and expiry dates
         "--timeout",
-        f"{int(TIMEOUT)}s",
+        f"{math.ceil(timeout)}s",  # the process is killed at `timeout` in any case
         target,
     ]
 
 
-def run_trivy(dockerfiles: Sequence[Dockerfile]) -> list[Finding]:
+def run_trivy(dockerfiles: Sequence[Dockerfile], budget: Budget | None = None) -> list[Finding]:
     """trivy's embedded Dockerfile checks, one offline run for all files (each copied as `N/Dockerfile`)."""
     if not dockerfiles:
         return []
     binary = locate("trivy")
     if binary is None:
         return _missing(dockerfiles, TRIVY)
+    budget = budget or Budget()
+    dockerfiles, skipped = budget.split(dockerfiles, TRIVY)
+    if not dockerfiles:
+        return skipped
     with tempfile.TemporaryDirectory(prefix="factory-trivy-") as tmp:
         files: dict[str, Dockerfile] = {}
         for number, dockerfile in enumerate(dockerfiles):
@@ -298,8 +352,9 @@ def run_trivy(dockerfiles: Sequence[Dockerfile]) -> list[Finding]:
             target.parent.mkdir(parents=True)
             target.write_text(dockerfile.text, encoding="utf-8")
             files[f"{number}/Dockerfile"] = dockerfile
-        outcome = _run(trivy_argv(binary, "in", str(Path(tmp, "cache"))), cwd=tmp)
-    return _trivy_findings(outcome, files)
+        timeout = sum(budget.left(d) for d in dockerfiles)
+        outcome = budget.run(trivy_argv(binary, "in", str(Path(tmp, "cache")), timeout), dockerfiles, cwd=tmp)
+    return [*skipped, *_trivy_findings(outcome, files)]
 
 
 def _trivy_findings(outcome: Outcome, files: Mapping[str, Dockerfile]) -> list[Finding]:
@@ -336,13 +391,16 @@ def _trivy_finding(dockerfile: Dockerfile, item: Mapping[str, Any]) -> Finding:
     return Finding(dockerfile.name, line, str(item.get("ID")), severity, message, TRIVY)
 
 
-Runner = Callable[[Sequence[Dockerfile]], list[Finding]]
+class Runner(Protocol):
+    """Runs one tool on files, within their time budget (a fresh one when none is given)."""
+
+    def __call__(self, dockerfiles: Sequence[Dockerfile], budget: Budget | None = None, /) -> list[Finding]: ...
 
 
 def runners(selected: Sequence[str]) -> dict[str, Runner]:
     """The runners for the selected tools; hadolint leaves SC findings to shellcheck when both run."""
     table: dict[str, Runner] = {
-        HADOLINT: lambda files: run_hadolint(files, keep_shellcheck=SHELLCHECK not in selected),
+        HADOLINT: lambda files, budget=None: run_hadolint(files, budget, keep_shellcheck=SHELLCHECK not in selected),
         SHELLCHECK: run_shellcheck,
         TRIVY: run_trivy,
     }

@@ -57,6 +57,26 @@ def test_hadolint_pragma_covers_the_same_sc_codes_from_shellcheck(tmp_path: Path
     assert [s.finding.code for s in report.suppressed] == ["SC2086"]
 
 
+def test_the_first_ignore_in_comment_order_wins_and_each_covers_only_its_instruction(tmp_path: Path) -> None:
+    lines = [
+        *HEAD_LINES,
+        "# factory ignore=FB070 first reason",  # 3
+        "# factory ignore=FB070,FB071 second reason",  # 4
+        "RUN apt-get update && apt-get install -y curl",  # 5: FB070, FB071
+        "# factory ignore=FB071 covers line 7 only",  # 6
+        "RUN apt-get update",  # 7: FB071
+        "RUN apt-get install -y wget",  # 8: FB070, not covered
+        *TINI,
+    ]
+    report = _lint([parsed(tmp_path, lines)])
+    assert [(f.code, f.line) for f in report.findings] == [("FB070", 8)]
+    assert [(s.finding.code, s.finding.line, s.reason) for s in report.suppressed] == [
+        ("FB070", 5, "first reason"),
+        ("FB071", 5, "second reason"),
+        ("FB071", 7, "covers line 7 only"),
+    ]
+
+
 def _ignore_file(tmp_path: Path, text: str) -> ignores.IgnoreFile:
     path = tmp_path / ".factory-ignore.yaml"
     path.write_text(text, encoding="utf-8")

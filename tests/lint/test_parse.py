@@ -89,7 +89,7 @@ def test_comments_outside_instructions_only() -> None:
 )
 def test_parse_errors_are_recorded_not_raised(source: str, error: str, line: int) -> None:
     parsed = parse_text(source)
-    assert (parsed.error, parsed.error_line) == (error, line)
+    assert (parsed.error, parsed.error_line) == (f"BuildKit's parser rejects this file: {error}", line)
 
 
 def test_escape_directive_and_continuation_comments() -> None:
@@ -111,3 +111,68 @@ def test_escape_directive_and_continuation_comments() -> None:
 )
 def test_expand(value: str, known: dict[str, str | None], expected: str | None) -> None:
     assert expand(value, known) == expected
+
+
+ONBUILD_SOURCE = "\n".join(
+    [
+        "FROM scratch AS base",  # 1
+        "ONBUILD USER 0:0",  # 2
+        "onbuild  RUN --mount=type=secret,id=t <<EOT",  # 3
+        "set -eux",  # 4
+        "curl -f https://e.invalid/x | sh",  # 5
+        "EOT",  # 6
+        'ONBUILD SHELL ["/bin/bash", "-c"]',  # 7
+        "ONBUILD RUN apt-get update && \\",  # 8
+        "    apt-get install -y x",  # 9
+        "FROM base",  # 10
+        "USER 10001",  # 11
+        "",
+    ]
+)
+
+
+def test_an_onbuild_carries_its_instruction_parsed_on_its_own_at_its_lines() -> None:
+    parsed = parse_text(ONBUILD_SOURCE)
+    assert parsed.error is None
+    onbuild = parsed.instructions[2]
+    assert (onbuild.keyword, onbuild.flags, onbuild.heredocs) == ("ONBUILD", (), ())  # what the package gives
+    base = parsed.stages[0]
+    assert [(t.label, t.flags, t.args, t.start_line, t.end_line, t.onbuild) for t in base.triggers] == [
+        ("ONBUILD USER", (), ("0:0",), 2, 2, True),
+        ("ONBUILD RUN", ("--mount=type=secret,id=t",), ("<<EOT",), 3, 6, True),
+        ("ONBUILD SHELL", (), ("/bin/bash", "-c"), 7, 7, True),
+        ("ONBUILD RUN", (), ("apt-get update &&     apt-get install -y x",), 8, 9, True),
+    ]
+    assert base.triggers[1].heredocs == (("EOT", "set -eux\ncurl -f https://e.invalid/x | sh\n"),)
+    assert onbuild.trigger is base.triggers[1]
+    assert [t.keyword for t in parsed.instructions_and_triggers] == [
+        "FROM", "ONBUILD", "USER", "ONBUILD", "RUN", "ONBUILD", "SHELL", "ONBUILD", "RUN", "FROM", "USER"
+    ]  # fmt: skip
+
+
+def test_trigger_scripts_map_to_dockerfile_lines_and_the_stage_runs_the_parents_triggers_first() -> None:
+    parsed = parse_text(ONBUILD_SOURCE)
+    heredoc, shell_form = parsed.stages[0].scripts
+    assert (heredoc.form, heredoc.shell_argv) == ("heredoc", ("/bin/sh", "-c"))
+    assert [(heredoc.line_of(c.line), c.program) for c in heredoc.commands] == [(4, "set"), (5, "curl"), (5, "sh")]
+    assert (shell_form.form, shell_form.dialect) == ("shell", "bash")  # after the ONBUILD SHELL
+    assert [(shell_form.line_of(c.line), c.args[0]) for c in shell_form.commands] == [(8, "update"), (9, "install")]
+    assert "ONBUILD" not in shell_form.text.upper() and "RUN" not in shell_form.text
+    assert [(i.label, i.start_line) for i in parsed.sequence(parsed.stages[1])] == [
+        ("ONBUILD", 2),
+        ("ONBUILD", 3),
+        ("ONBUILD", 7),
+        ("ONBUILD", 8),
+        ("ONBUILD USER", 2),
+        ("ONBUILD RUN", 3),
+        ("ONBUILD SHELL", 7),
+        ("ONBUILD RUN", 8),
+        ("USER", 11),
+    ]
+
+
+def test_a_trigger_keeps_the_escape_directive_of_its_file() -> None:
+    parsed = parse_text("# escape=`\nFROM scratch\nONBUILD RUN a && `\n  b\n")
+    (trigger,) = parsed.stages[0].triggers
+    assert (trigger.args, trigger.start_line, trigger.end_line) == (("a &&   b",), 3, 4)
+    assert [parsed.scripts[0].line_of(c.line) for c in parsed.scripts[0].commands] == [3, 4]

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from factory.lint import rules
-from factory.lint.parse import parse_text
+from factory.lint.parse import REJECTED, parse_text
 from factory.lint.policy import Policy
+from factory.lint.rules import downloads
 from tests.lint.conftest import BASE, DIGEST, HEAD_LINES, POLICY, parsed
 
 HEAD = HEAD_LINES
@@ -39,6 +41,13 @@ CASES = [
     Case("FB000", "unknown instruction", ["FROM x", "FROBNICATE y"], [2]),
     Case("FB000", "unterminated heredoc", ["FROM x", "RUN <<EOT", "echo"], [2]),
     Case("FB000", "instruction before FROM", ["LABEL a=b", "FROM x"], [1]),
+    Case(
+        "FB000",
+        "command substitutions nested too deep for the lint",
+        [*HEAD, "RUN echo " + "$(" * 33 + "curl -f https://e.invalid/i.sh | sh" + ")" * 33, *TINI],
+        [3],
+        messages=["RUN has command substitutions nested more than 32 deep: the lint cannot read its commands"],
+    ),
     Case("FB000", "a valid file", [*HEAD, *TINI], []),
     # FB001 floating images
     Case("FB001", "no tag", ["FROM debian", *TINI], [1], messages=["has no tag"]),
@@ -67,7 +76,47 @@ CASES = [
     Case("FB010", "no USER on a foreign base", [f"FROM debian:12@{DIGEST}", 'ENTRYPOINT ["tini"]'], [1]),
     Case("FB010", "USER root", [*HEAD, "USER root", 'ENTRYPOINT ["tini"]'], [3]),
     Case("FB010", "USER 0:0", [*HEAD, "USER 0:0", 'ENTRYPOINT ["tini"]'], [3]),
+    Case(
+        "FB010",
+        "uid 0 with leading zeros",
+        [*HEAD, "USER 00", "USER 000:000", "RUN true", "USER 0000", 'ENTRYPOINT ["tini"]'],
+        [6],
+        messages=["the final USER is 0000: the container runs as root"],
+    ),
+    Case("FB010", "+0 as Go reads it", [*HEAD, "USER +0:10001", 'ENTRYPOINT ["tini"]'], [3]),
+    Case("FB010", "quoted", [*HEAD, 'USER "0"', 'ENTRYPOINT ["tini"]'], [3], messages=['USER is "0" (0)']),
+    Case("FB010", "root:root", [*HEAD, "USER root:root", 'ENTRYPOINT ["tini"]'], [3]),
+    Case(
+        "FB010",
+        "an ARG whose default is 0",
+        [*HEAD, "ARG UID=0", "USER ${UID}:${UID}", 'ENTRYPOINT ["tini"]'],
+        [4],
+        messages=["the final USER is ${UID}:${UID} (0:0): the container runs as root"],
+    ),
+    Case(
+        "FB010",
+        "a global ARG of 0 declared again in the stage",
+        ["ARG UID=00", *HEAD, "ARG UID", "USER $UID", 'ENTRYPOINT ["tini"]'],
+        [5],
+        messages=["$UID (00)"],
+    ),
+    Case(
+        "FB010",
+        "an ARG of a parent stage, through an ENV",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS b", "ARG U=0", "ENV RUN_AS=$U", "FROM b", "USER ${RUN_AS}", *TINI[1:]],
+        [6],
+    ),
+    Case("FB010", "an empty value", [*HEAD, "ARG U=", "USER ${U}", 'ENTRYPOINT ["tini"]'], [4], messages=["(empty)"]),
     Case("FB010", "numeric non-root", [*HEAD, "USER 0:0", "RUN true", *TINI], []),
+    Case("FB010", "uid 10, gid 0", [*HEAD, "USER 010:0", 'ENTRYPOINT ["tini"]'], []),
+    Case("FB010", "a name that only starts with root", [*HEAD, "USER rootless", 'ENTRYPOINT ["tini"]'], []),
+    Case(
+        "FB010",
+        "an ARG set to 0 later does not count",
+        [*HEAD, "ARG U=10001", "USER $U", "ARG U=0", 'ENTRYPOINT ["tini"]'],
+        [],
+    ),
+    Case("FB010", "a value only the build knows", [*HEAD, "ARG U", "USER $U", 'ENTRYPOINT ["tini"]'], []),
     Case("FB010", "inherits the catalogue's user", [*HEAD, 'CMD ["app"]'], []),
     Case(
         "FB010",
@@ -80,6 +129,10 @@ CASES = [
     Case("FB011", "user name", [*HEAD, "USER app", 'ENTRYPOINT ["tini"]'], [3], messages=["runAsNonRoot"]),
     Case("FB011", "user:group names", [*HEAD, "USER app:app", 'ENTRYPOINT ["tini"]'], [3]),
     Case("FB011", "uid", [*HEAD, "USER 10001", 'ENTRYPOINT ["tini"]'], []),
+    Case("FB011", "00:00 is FB010's", [*HEAD, "USER 00:00", 'ENTRYPOINT ["tini"]'], []),
+    Case("FB011", "root:root is FB010's", [*HEAD, "USER root:root", 'ENTRYPOINT ["tini"]'], []),
+    Case("FB011", "root through an ARG is FB010's", [*HEAD, "ARG U=root", "USER $U", 'ENTRYPOINT ["tini"]'], []),
+    Case("FB011", "a value only the build knows", [*HEAD, "ARG U", "USER $U", 'ENTRYPOINT ["tini"]'], [4]),
     Case("FB011", "uid from a stage ARG", [*HEAD, "ARG UID=10001", "USER ${UID}:${UID}", 'ENTRYPOINT ["tini"]'], []),
     # FB020 init as PID 1
     Case("FB020", "ENTRYPOINT without init", [*HEAD, "USER 1", 'ENTRYPOINT ["/app"]'], [4]),
@@ -145,6 +198,21 @@ CASES = [
     ),
     Case(
         "FB041",
+        "only the download after the last check is unverified",
+        [
+            *HEAD,
+            "RUN <<EOT",
+            "set -eux",
+            "curl -fsSLo /a https://e.invalid/a",  # 5
+            'echo "abc  /a" | sha256sum -c -',
+            "wget -O /b https://e.invalid/b",  # 7
+            "EOT",
+            *TINI,
+        ],
+        [7],
+    ),
+    Case(
+        "FB041",
         "verified in a later RUN of the stage",
         [*HEAD, "RUN wget -O /x https://e.invalid/x", "RUN gpg --verify /x.asc /x", *TINI],
         [],
@@ -166,6 +234,20 @@ CASES = [
         "fixed amd64 URL",
         [*HEAD, "RUN <<EOT", "set -eux", "curl -fsSLo /x https://e.invalid/tool-linux-amd64", "EOT"],
         [5],
+    ),
+    Case(
+        "FB043",
+        "each fixed URL at its own line",
+        [
+            *HEAD,
+            "RUN <<EOT",
+            "set -eux",
+            "curl -fsSLo /x https://e.invalid/tool-linux-amd64",  # 5
+            "curl -fsSLo /y https://e.invalid/plain",
+            "curl -fsSLo /z https://e.invalid/other_aarch64.tgz",  # 7
+            "EOT",
+        ],
+        [5, 7],
     ),
     Case("FB043", "ADD x86_64", [*HEAD, f"ADD --checksum={DIGEST} https://e.invalid/t_x86_64.tgz /t", *TINI], [3]),
     Case(
@@ -297,6 +379,167 @@ CASES = [
         [*HEAD, "RUN apt-get install -y --no-install-recommends gcc", 'LABEL io.factory.variant="build"', *TINI],
         [],
     ),
+    # ONBUILD: what a trigger carries is checked as the plain instruction (at the ONBUILD's lines)
+    Case("FB000", "ONBUILD ONBUILD", [*HEAD, "ONBUILD ONBUILD USER 0"], [3], messages=[f"{REJECTED}Chaining ONBUILD"]),
+    Case(
+        "FB000", "ONBUILD FROM", [*HEAD, "ONBUILD FROM x"], [3], messages=["FROM isn't allowed as an ONBUILD trigger"]
+    ),
+    Case("FB000", "ONBUILD of nothing", [*HEAD, "ONBUILD"], [3], messages=["ONBUILD requires at least one argument"]),
+    Case("FB000", "ONBUILD of an unknown instruction", [*HEAD, "ONBUILD FROBNICATE"], [3], messages=["FROBNICATE"]),
+    Case("FB000", "a valid trigger", [*HEAD, *TINI, "ONBUILD RUN true"], []),
+    Case("FB001", "ONBUILD COPY --from an untagged image", [*HEAD, *TINI, "ONBUILD COPY --from=busybox /x /x"], [5]),
+    Case(
+        "FB010",
+        "ONBUILD USER 0:0",
+        [*HEAD, *TINI, "ONBUILD USER 0:0"],
+        [5],
+        messages=["ONBUILD USER 0:0 makes every image built FROM this one run as root"],
+    ),
+    Case("FB010", "ONBUILD USER through an ONBUILD ARG", [*HEAD, *TINI, "ONBUILD ARG U=00", "ONBUILD USER $U"], [6]),
+    Case("FB010", "ONBUILD USER through the image's ENV", [*HEAD, "ENV AS=0", *TINI, "ONBUILD USER ${AS}"], [6]),
+    Case(
+        "FB010",
+        "a stage's trigger runs in the stage FROM it",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS base", "ONBUILD USER root", "FROM base", *TINI[1:]],
+        [3],
+    ),
+    Case("FB010", "the last trigger USER is not root", [*HEAD, *TINI, "ONBUILD USER 0", "ONBUILD USER 10001"], []),
+    Case(
+        "FB010",
+        "the stage FROM it sets its own USER",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS base", "ONBUILD USER 0", "FROM base", *TINI],
+        [],
+    ),
+    Case("FB010", "the image's ARGs do not reach a child", [*HEAD, "ARG U=0", *TINI, "ONBUILD USER $U"], []),
+    Case("FB011", "ONBUILD USER app", [*HEAD, *TINI, "ONBUILD USER app"], [5], messages=["ONBUILD USER app is not"]),
+    Case("FB011", "ONBUILD USER uid:gid", [*HEAD, *TINI, "ONBUILD USER 10002:10002"], []),
+    Case(
+        "FB012",
+        "triggers",
+        [
+            *HEAD[:1],
+            "FROM ${BASE_IMAGE} AS b",
+            "onbuild run true",
+            *HEAD[1:],
+            *TINI,
+            "ONBUILD RUN <<EOT",
+            "true",
+            "EOT",
+        ],
+        [3, 7],
+        messages=["runs in the build of every image FROM this one, hidden from its author: a base image needs no"],
+    ),
+    Case("FB012", "the word ONBUILD elsewhere", [*HEAD, "LABEL note=ONBUILD", "RUN echo ONBUILD", *TINI], []),
+    Case(
+        "FB020",
+        "ONBUILD ENTRYPOINT without init",
+        [*HEAD, *TINI, 'ONBUILD ENTRYPOINT ["/app"]'],
+        [5],
+        messages=["ONBUILD ENTRYPOINT runs app as PID 1"],
+    ),
+    Case("FB020", "ONBUILD ENTRYPOINT with tini", [*HEAD, *TINI, 'ONBUILD ENTRYPOINT ["tini", "--", "/app"]'], []),
+    Case("FB021", "ONBUILD CMD supervisord", [*HEAD, *TINI, 'ONBUILD CMD ["supervisord"]'], [5]),
+    Case(
+        "FB030",
+        "ONBUILD ENV proxy",
+        [*HEAD, *TINI, "ONBUILD ENV https_proxy=http://p.invalid:3128"],
+        [5],
+        messages=["ONBUILD ENV https_proxy persists a proxy setting"],
+    ),
+    Case("FB031", "ONBUILD ENV password", [*HEAD, *TINI, "ONBUILD ENV DB_PASSWORD=hunter2"], [5]),
+    Case(
+        "FB032", "ONBUILD ARG token", [*HEAD, *TINI, "ONBUILD ARG NPM_TOKEN"], [5], messages=["ONBUILD ARG NPM_TOKEN"]
+    ),
+    Case("FB040", "ONBUILD RUN curl | sh", [*HEAD, *TINI, "ONBUILD RUN curl https://x.invalid/i.sh | sh"], [5]),
+    Case(
+        "FB041",
+        "ONBUILD RUN curl | sh",
+        [*HEAD, *TINI, "ONBUILD RUN curl -f https://x.invalid/i.sh | sh"],
+        [5],
+        messages=["curl output is piped into a shell"],
+    ),
+    Case(
+        "FB041",
+        "ONBUILD heredoc with flags",
+        [*HEAD, *TINI, "ONBUILD RUN --network=host <<EOT", "set -eux", "true", "wget -O /x https://e.invalid/x", "EOT"],
+        [8],
+    ),
+    Case(
+        "FB041",
+        "verified in a later trigger",
+        [*HEAD, *TINI, "ONBUILD RUN curl -fo /x https://e.invalid/x", "ONBUILD RUN gpg --verify /x.asc /x"],
+        [],
+    ),
+    Case("FB042", "ONBUILD ADD https", [*HEAD, *TINI, "ONBUILD ADD https://e.invalid/x.tgz /x"], [5]),
+    Case(
+        "FB051",
+        "ONBUILD heredoc without set -e",
+        [*HEAD, *TINI, "ONBUILD RUN <<EOT", "apt-get update", "apt-get install -y x", "EOT"],
+        [5],
+    ),
+    Case("FB070", "ONBUILD apt-get install", [*HEAD, *TINI, "ONBUILD RUN apt-get install -y curl"], [5]),
+    Case(
+        "FB081",
+        "a trigger reads the child's context, not this one",
+        [*HEAD, *TINI, "ONBUILD COPY . /app"],
+        [],
+        dockerignore=False,
+    ),
+    # `# syntax=` frontends: BuildKit runs the image named to read the file
+    Case(
+        "FB005",
+        "a foreign frontend",
+        ["# syntax=evil.example/frontend:1", *HEAD, *TINI],
+        [1],
+        messages=[
+            "the syntax directive makes BuildKit run the frontend image evil.example/frontend:1 to read this file:"
+            " not an allowed frontend (docker/dockerfile, docker.io/docker/dockerfile)"
+        ],
+    ),
+    Case(
+        "FB005",
+        "after a shebang and another directive",
+        ["#!/usr/bin/env b", "# escape=`", "#SYNTAX = e/x", *HEAD],
+        [3],
+    ),
+    Case("FB005", "// and leading blanks", ["  // syntax=e.invalid/x:1 --opt", *HEAD, *TINI], [1], messages=["x:1 to"]),
+    Case("FB005", "a file BuildKit's parser rejects", ["# syntax=e.invalid/x", "FROM x", "FROBNICATE"], [1]),
+    Case("FB005", "JSON", ['{"syntax": "e.invalid/x:1", "x": []}'], [1]),
+    Case("FB005", "a look-alike repository", [f"# syntax=docker/dockerfile-evil:1@{DIGEST}", *HEAD, *TINI], [1]),
+    Case(
+        "FB005",
+        "no frontend allowed",
+        [f"# syntax=docker/dockerfile:1@{DIGEST}", *HEAD, *TINI],
+        [1],
+        policy=dataclasses.replace(POLICY, allowed_frontends=()),
+        messages=["(none)"],
+    ),
+    Case("FB005", "Docker's frontend", [f"# syntax=docker/dockerfile:1@{DIGEST}", *HEAD, *TINI], []),
+    Case("FB005", "spelled out", ["# syntax = docker.io/docker/dockerfile:1.7", *HEAD, *TINI], []),
+    Case("FB005", "after the first instruction it is a comment", [*HEAD, "# syntax=e.invalid/x", *TINI], []),
+    Case("FB005", "after an empty line it is a comment", ["", "# syntax=e.invalid/x", *HEAD, *TINI], []),
+    Case(
+        "FB005",
+        "a frontend the policy allows",
+        ["# syntax=registry.example/frontends/dockerfile:1", *HEAD, *TINI],
+        [],
+        policy=dataclasses.replace(POLICY, allowed_frontends=("registry.example/frontends/*",)),
+    ),
+    Case("FB001", "a frontend without a tag", ["# syntax=docker/dockerfile", *HEAD, *TINI], [1], messages=["syntax"]),
+    Case(
+        "FB002",
+        "a frontend by tag only",
+        ["# syntax=docker/dockerfile:1", *HEAD, *TINI],
+        [1],
+        messages=["syntax frontend docker/dockerfile:1 is not pinned by digest: use docker/dockerfile:1@sha256:..."],
+    ),
+    Case(
+        "FB002",
+        "a frontend by tag, digests not required",
+        ["# syntax=docker/dockerfile:1", *HEAD, *TINI],
+        [],
+        policy=dataclasses.replace(POLICY, require_digest=False),
+    ),
 ]
 
 
@@ -335,6 +578,25 @@ def test_catalogue_is_explicit_immutable_and_unique() -> None:
     assert isinstance(rules.CATALOGUE, tuple)
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules.CATALOGUE[0].code = "FB999"  # type: ignore[misc]
+
+
+def test_download_rules_check_each_command_and_script_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A heredoc of thousands of downloads must not cost downloads x commands (it did: FB040/FB041 were quadratic).
+    counts = {"_verifies": 0, "_pipefail": 0}
+    for name in counts:
+        original = getattr(downloads, name)
+
+        def counting(arg: object, original: Callable[[object], bool] = original, name: str = name) -> bool:
+            counts[name] += 1
+            return original(arg)
+
+        monkeypatch.setattr(downloads, name, counting)
+    body = [f"curl -fsSL https://e.invalid/{i} | tar -x\ncurl -fo /{i} https://e.invalid/{i}" for i in range(100)]
+    dockerfile = parse_text("\n".join([*HEAD, "RUN <<EOT", "set -eu", *body, "EOT", "RUN true", *TINI]))
+    commands = sum(len(s.commands) for s in dockerfile.scripts)
+    found = [downloads.SILENT_FAILURE.run(dockerfile, POLICY), downloads.UNVERIFIED.run(dockerfile, POLICY)]
+    assert [len(f) for f in found] == [100, 200]  # the piped ones lack pipefail; none is verified
+    assert counts == {"_verifies": commands, "_pipefail": len(dockerfile.scripts)}
 
 
 def test_rules_skip_a_file_that_did_not_parse() -> None:

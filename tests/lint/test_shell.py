@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from factory.lint.shell import commands, variable_references
+import pytest
+
+from factory.lint.shell import MAX_NESTING, NestingTooDeep, commands, variable_references
 
 SCRIPT = """\
 set -eux
@@ -62,3 +64,26 @@ def test_variable_references_skip_single_quotes_escapes_and_comments() -> None:
     names = {name for name, _ in refs}
     assert "QUOTED" not in names and "ESCAPED" not in names
     assert variable_references("echo ok # $NOT_EXPANDED\n") == []
+
+
+def _nested(depth: int, inner: str) -> str:
+    return "echo " + "$(" * depth + inner + ")" * depth
+
+
+def test_substitutions_are_read_down_to_the_nesting_limit() -> None:
+    assert [c.program for c in commands(_nested(MAX_NESTING, "curl -f x | sh"))][:2] == ["curl", "sh"]
+
+
+@pytest.mark.parametrize("opener", ["$(", "`"])
+def test_deeper_nesting_is_refused_not_a_crash(opener: str) -> None:
+    deep = "$(" * MAX_NESTING + ("`true`" if opener == "`" else "$(true)") + ")" * MAX_NESTING
+    with pytest.raises(NestingTooDeep, match=f"nested more than {MAX_NESTING} deep"):
+        commands(f"true\necho {deep}")
+    with pytest.raises(NestingTooDeep) as raised:
+        commands("true\n" + _nested(5000, "true"))  # far beyond Python's recursion limit
+    assert raised.value.line == 2
+
+
+def test_long_runs_of_reserved_words_and_assignments_are_skipped() -> None:
+    found = commands("if " * 3 + "A=1 " * 3 + "sudo -E env B=2 curl -f x")
+    assert [(c.program, c.args) for c in found] == [("curl", ("-f", "x"))]

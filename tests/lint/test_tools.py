@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.lint import rules, tools
+from factory.lint import engine, rules, tools
 from factory.lint.model import TOOLS, Finding, Severity
 from factory.lint.parse import parse_text
 from tests.lint.conftest import POLICY, parsed
@@ -119,3 +120,70 @@ def test_trivy_runs_offline_without_touching_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"DS-0001"' in done.stdout
     assert not (tmp_path / "home").exists()
+
+
+def test_a_budget_is_charged_per_file_in_equal_parts_and_spent_files_are_skipped() -> None:
+    first, second = parse_text("FROM scratch\n", "a/Dockerfile"), parse_text("FROM scratch\n", "b/Dockerfile")
+    budget = tools.Budget(10)
+    budget.charge([first, second], 8)
+    budget.charge([first], 6)
+    assert (budget.left(first), budget.left(second)) == (0, 6)
+    within, skipped = budget.split([first, second], "trivy")
+    assert within == [second]
+    assert [(f.file, f.code, f.severity, f.source, f.message) for f in skipped] == [
+        (
+            "a/Dockerfile",
+            "FB102",
+            Severity.ERROR,
+            "trivy",
+            "trivy was not run: the file's time budget of 10 s (hadolint, shellcheck and trivy together) is used up",
+        )
+    ]
+
+
+def test_one_budget_per_file_across_the_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Far too little for hadolint to start: it is killed, and shellcheck and trivy find the budget spent.
+    monkeypatch.setattr(tools, "BUDGET", 0.0001)
+    dockerfile = parsed(tmp_path, BAD)
+    report = engine.lint_dockerfiles([dockerfile], policy=POLICY, tools_selected=TOOLS)
+    budget = "the file's time budget of 0.0001 s (hadolint, shellcheck and trivy together)"
+    assert [(f.code, f.line, f.source, f.message) for f in report.findings if f.source != "factory"] == [
+        ("FB102", 1, "hadolint", f"hadolint failed: did not finish within {budget}"),
+        ("FB102", 1, "shellcheck", f"shellcheck was not run: {budget} is used up"),
+        ("FB102", 1, "trivy", f"trivy was not run: {budget} is used up"),
+    ]
+
+
+def test_a_batch_may_take_the_time_its_files_have_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = parsed(tmp_path / "a", BAD), parsed(tmp_path / "b", BAD)
+    budget = tools.Budget(60)
+    tools.run_hadolint([first], budget)  # the real hadolint: its time is charged to the first file only
+    assert 0 < budget.left(first) < 60 and budget.left(second) == 60
+    seen: list[tuple[list[str], float]] = []
+
+    def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:  # checks argv only
+        seen.append((argv, float(kwargs["timeout"])))  # type: ignore[arg-type]
+        return subprocess.CompletedProcess(argv, 0, '{"Results": []}', "")
+
+    monkeypatch.setattr(tools.subprocess, "run", fake_run)
+    left = budget.left(first) + budget.left(second)
+    tools.run_trivy([first, second], budget)
+    ((argv, timeout),) = seen
+    assert timeout == left  # the sum of what both files had left
+    assert argv[argv.index("--timeout") + 1] == f"{math.ceil(left)}s"
+
+
+def test_the_tools_see_onbuild_triggers(tmp_path: Path) -> None:
+    lines = [
+        "FROM debian:12",  # 1
+        "ONBUILD RUN <<EOT",  # 2
+        "set -eu",  # 3
+        "echo $1",  # 4: SC2086 in the trigger's heredoc
+        "EOT",  # 5, followed directly by an instruction (hadolint needs the fix-up for ONBUILD too)
+        "ONBUILD RUN mkdir -p /x && cd /x",  # 6
+        "USER 1",
+    ]
+    dockerfile = parsed(tmp_path, lines)
+    assert _codes(tools.run_shellcheck([dockerfile]), "shellcheck") == [("SC2086", 4), ("SC2164", 6)]
+    found = tools.run_hadolint([dockerfile], keep_shellcheck=False)
+    assert "FB101" not in {f.code for f in found}, [str(f) for f in found]

@@ -10,13 +10,24 @@ from collections.abc import Iterator
 from factory.lint.model import Finding, Severity
 from factory.lint.parse import Dockerfile
 from factory.lint.policy import Policy
-from factory.lint.rules import arg_scope, base_image, context, downloads, packages, runtime, scripts, secrets, toolchain
+from factory.lint.rules import (
+    arg_scope,
+    base_image,
+    context,
+    downloads,
+    packages,
+    runtime,
+    scripts,
+    secrets,
+    toolchain,
+    triggers,
+)
 from factory.lint.rules.base import Hit, Rule
 
 
 def _parse_failure(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     if dockerfile.error is not None:
-        yield Hit(dockerfile.error_line, f"BuildKit's parser rejects this file: {dockerfile.error}")
+        yield Hit(dockerfile.error_line, dockerfile.error)
 
 
 PARSE_FAILURE = Rule("FB000", Severity.ERROR, "the Dockerfile must parse", _parse_failure, needs_parse=False)
@@ -27,8 +38,10 @@ CATALOGUE: tuple[Rule, ...] = (
     base_image.UNPINNED,
     base_image.NOT_ALLOWED,
     base_image.UNRESOLVED,
+    base_image.FRONTEND_NOT_ALLOWED,
     runtime.NO_USER,
     runtime.NON_NUMERIC_USER,
+    triggers.ONBUILD,
     runtime.NO_INIT,
     runtime.SUPERVISOR,
     secrets.PROXY_IN_ENV,

@@ -1,8 +1,13 @@
-"""Base images: pinned, and from the unified OS or the allow-list.
+"""Base images and syntax frontends: pinned, and from the unified OS or the allow-list.
 
 FROM may name its image through a global ARG (`ARG BASE_IMAGE=ref@sha256:...`,
 `FROM ${BASE_IMAGE}`): the ARG's default is what an unparameterised build uses,
 so that is what is checked.
+
+A `# syntax=` directive names a frontend image that BuildKit pulls and runs to
+read the file, before any instruction: arbitrary code in the build. It must
+be one the policy allows (Docker's own by default), and it is pinned like any
+other image the build pulls (FB001, FB002).
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ def _refs(dockerfile: Dockerfile) -> Iterator[tuple[Stage, str, ImageRef]]:
 
 
 def _sources(dockerfile: Dockerfile) -> Iterator[tuple[int, str, ImageRef]]:
-    """Every image the build pulls: FROM bases and `COPY --from=<image>` (not a stage name or index)."""
+    """Every image the build pulls: syntax frontends, FROM bases, `COPY --from=<image>` (not a stage); triggers too."""
+    for line, frontend in dockerfile.frontends:
+        yield line, f"syntax frontend {frontend}", parse_reference(frontend)
     for stage, reference, ref in _refs(dockerfile):
         yield stage.from_line, _via(stage, reference), ref
     stage_names = {s.name.lower() for s in dockerfile.stages if s.name}
-    for instruction in dockerfile.instructions:
+    for instruction in dockerfile.instructions_and_triggers:  # `ONBUILD COPY --from=` pulls in every child
         source = instruction.flag("from") if instruction.keyword in ("COPY", "ADD") else None
         if source and source.lower() not in stage_names and not source.isdigit() and "$" not in source:
-            yield instruction.start_line, f"COPY --from image {source}", parse_reference(source)
+            yield instruction.start_line, f"{instruction.label} --from image {source}", parse_reference(source)
 
 
 def _via(stage: Stage, reference: str) -> str:
@@ -79,7 +86,25 @@ def _unresolved(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
             )
 
 
+def _frontend_not_allowed(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
+    allowed = ", ".join(policy.allowed_frontends) or "none"
+    for line, frontend in dockerfile.frontends:
+        if not policy.allows_frontend(parse_reference(frontend)):
+            yield Hit(
+                line,
+                f"the syntax directive makes BuildKit run the frontend image {frontend} to read this file:"
+                f" not an allowed frontend ({allowed})",
+            )
+
+
 FLOATING = Rule("FB001", Severity.ERROR, "images must not float (no tag, or latest)", _floating)
 UNPINNED = Rule("FB002", Severity.WARNING, "images must be pinned by digest", _unpinned)
 NOT_ALLOWED = Rule("FB003", Severity.ERROR, "base image must be the unified OS or an allowed image", _not_allowed)
 UNRESOLVED = Rule("FB004", Severity.INFO, "base image named by a build arg must have a default", _unresolved)
+FRONTEND_NOT_ALLOWED = Rule(
+    "FB005",
+    Severity.ERROR,
+    "a syntax directive must name an allowed frontend",
+    _frontend_not_allowed,
+    needs_parse=False,  # the frontend runs before any parse: a file BuildKit's parser rejects is no excuse
+)

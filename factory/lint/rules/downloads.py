@@ -79,20 +79,26 @@ def _verifies(command: Command) -> bool:
     )
 
 
-def _downloads(stage: Stage) -> Iterator[tuple[int, Script, Command]]:
-    for index, script in enumerate(stage.scripts):
-        for command in script.commands:
-            if command.program in ("curl", "wget"):
-                yield index, script, command
+def _commands(stage: Stage) -> list[tuple[Script, Command]]:
+    """Every command the stage's RUN scripts execute, in order."""
+    return [(script, command) for script in stage.scripts for command in script.commands]
+
+
+def _downloads(commands: list[tuple[Script, Command]]) -> Iterator[tuple[int, Script, Command]]:
+    """The curl and wget commands among `commands`, with their positions."""
+    for position, (script, command) in enumerate(commands):
+        if command.program in ("curl", "wget"):
+            yield position, script, command
 
 
 def _silent_failure(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     for stage in dockerfile.stages:
-        for _, script, command in _downloads(stage):
+        pipefail = {id(script): _pipefail(script) for script in stage.scripts}  # once: not once per download
+        for _, script, command in _downloads(_commands(stage)):
             line = script.line_of(command.line)
             if command.program == "curl" and not _curl_fails(command):
                 yield Hit(line, "curl without --fail exits 0 on an HTTP error: use curl --fail (-f)")
-            elif command.piped and not _pipefail(script):
+            elif command.piped and not pipefail[id(script)]:
                 yield Hit(
                     line,
                     f"{command.program} is piped without pipefail: a failed download goes unnoticed;"
@@ -100,21 +106,29 @@ def _silent_failure(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
                 )
 
 
+def _verified_after(commands: list[tuple[Script, Command]]) -> list[bool]:
+    """For each position, whether a later command verifies a download (one pass from the end)."""
+    found, later = [False] * len(commands), False
+    for position in range(len(commands) - 1, -1, -1):
+        found[position] = later
+        later = later or _verifies(commands[position][1])
+    return found
+
+
 def _unverified(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     for stage in dockerfile.stages:
-        for index, script, command in _downloads(stage):
+        commands = _commands(stage)
+        verified = _verified_after(commands)
+        for position, script, command in _downloads(commands):
             if not _is_download(command):
                 continue
             line = script.line_of(command.line)
-            position = script.commands.index(command)
-            following = script.commands[position + 1 :] if position + 1 < len(script.commands) else ()
             if command.piped:
-                consumer = following[0].program if following else "another command"
+                following = commands[position + 1] if position + 1 < len(commands) else None
+                consumer = following[1].program if following and following[0] is script else "another command"
                 where = "a shell" if consumer in SHELLS else consumer
                 yield Hit(line, f"{command.program} output is piped into {where}: nothing verifies the download")
-                continue
-            later = [*following, *(c for s in stage.scripts[index + 1 :] for c in s.commands)]
-            if not any(_verifies(c) for c in later):
+            elif not verified[position]:
                 yield Hit(
                     line,
                     f"download with {command.program} is not verified: check it with sha256sum -c (or a signature)",
@@ -126,12 +140,13 @@ def remote_sources(instruction: Instruction) -> list[str]:
 
 
 def _remote_add(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for instruction in dockerfile.instructions:
+    for instruction in dockerfile.instructions_and_triggers:
         if instruction.keyword == "ADD" and instruction.flag("checksum") is None:
             for source in remote_sources(instruction):
                 yield Hit(
                     instruction.start_line,
-                    f"ADD {source} is not verified: add --checksum=sha256:... (or download and check in a RUN)",
+                    f"{instruction.label} {source} is not verified:"
+                    " add --checksum=sha256:... (or download and check in a RUN)",
                 )
 
 
@@ -140,12 +155,14 @@ def _arch_specific(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
         for script in stage.scripts:
             if not any(c.program in ("curl", "wget") for c in script.commands) or _ARCH_AWARE.search(script.text):
                 continue
+            script_line, counted = 1, 0  # newlines are counted once, from URL to URL
             for url in _URL.finditer(script.text):
+                script_line += script.text.count("\n", counted, url.start())
+                counted = url.start()
                 arch = _ARCH.search(url.group(0))
                 if arch:
-                    line = script.line_of(script.text.count("\n", 0, url.start()) + 1)
-                    yield Hit(line, _arch_message(url.group(0), arch.group(0)))
-        for instruction in stage.instructions:
+                    yield Hit(script.line_of(script_line), _arch_message(url.group(0), arch.group(0)))
+        for instruction in stage.instructions_and_triggers:
             if instruction.keyword == "ADD":
                 for source in remote_sources(instruction):
                     arch = _ARCH.search(source)

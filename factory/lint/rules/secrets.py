@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from factory import proxies
 from factory.lint.model import Severity
-from factory.lint.parse import Dockerfile, env_items
+from factory.lint.parse import Dockerfile, Instruction, env_items
 from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
 
@@ -29,30 +29,37 @@ def _is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _REFERENCE_SUFFIX.search(name) and name.upper() != "PWD"
 
 
-def _env(dockerfile: Dockerfile) -> Iterator[tuple[int, str, str]]:
+def _env(dockerfile: Dockerfile) -> Iterator[tuple[Instruction, str, str]]:
+    """Every ENV key and value, ONBUILD ENV included (it persists in every image built FROM this one)."""
     for stage in dockerfile.stages:
-        for instruction in stage.instructions:
+        for instruction in stage.instructions_and_triggers:
             if instruction.keyword == "ENV":
                 for key, value in env_items(instruction):
-                    yield instruction.start_line, key, value
+                    yield instruction, key, value
 
 
 def _proxy_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for line, key, value in _env(dockerfile):
+    for instruction, key, value in _env(dockerfile):
         if proxies.is_proxy_setting(key, value):
-            yield Hit(line, f"ENV {key} persists a proxy setting in the image: pass it as a build arg instead")
+            yield Hit(
+                instruction.start_line,
+                f"{instruction.label} {key} persists a proxy setting in the image: pass it as a build arg instead",
+            )
 
 
 def _credential_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for line, key, value in _env(dockerfile):
+    for instruction, key, value in _env(dockerfile):
+        shown = f"{instruction.label} {key}"
         if _is_secret_name(key) and value:
-            yield Hit(line, f"ENV {key} stores a credential in the image: use RUN --mount=type=secret")
+            yield Hit(instruction.start_line, f"{shown} stores a credential in the image: use RUN --mount=type=secret")
         elif _URL_CREDENTIALS.search(value):
-            yield Hit(line, f"ENV {key} holds a URL with a user and password: use RUN --mount=type=secret")
+            yield Hit(
+                instruction.start_line, f"{shown} holds a URL with a user and password: use RUN --mount=type=secret"
+            )
 
 
 def _secret_build_arg(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for instruction in dockerfile.instructions:
+    for instruction in dockerfile.instructions_and_triggers:
         if instruction.keyword != "ARG":
             continue
         for word in instruction.args:
@@ -60,7 +67,7 @@ def _secret_build_arg(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
             if _is_secret_name(name):
                 yield Hit(
                     instruction.start_line,
-                    f"ARG {name} looks like a secret: build args are recorded in the image history;"
+                    f"{instruction.label} {name} looks like a secret: build args are recorded in the image history;"
                     " use RUN --mount=type=secret",
                 )
 
