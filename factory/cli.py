@@ -28,9 +28,9 @@ from factory.project import Project
 
 if TYPE_CHECKING:  # engine, lint and build modules load lazily: `validate` and `list` stay fast
     from factory.engine import Engine
-    from factory.lint.engine import Report
     from factory.lint.ignores import IgnoreFile
     from factory.lint.model import Severity
+    from factory.lint.runner import Report
     from factory.pipeline import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -184,7 +184,8 @@ def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> No
     "syntax_line",
     default=None,
     metavar="IMAGE",
-    help="Emit a `# syntax=IMAGE` line (off by default: it makes BuildKit pull a frontend image).",
+    help="Emit a `# syntax=IMAGE` line (off by default: it makes BuildKit pull a frontend image); pin it by"
+    " digest (IMAGE@sha256:...), or the lint warns (FB002) and render exits 6.",
 )
 @click.option("--no-lint", is_flag=True, help="Do not lint what was rendered (lint runs by default after writing).")
 @FAILURE_THRESHOLD
@@ -208,7 +209,8 @@ def render(
 
     workspace = _workspace(ctx)
     scope = workspace.scope(stacks)
-    files = pipeline.render(workspace, scope, _syntax(syntax_line, workspace))
+    syntax = _syntax(syntax_line, workspace)
+    files = pipeline.render(workspace, scope, syntax)
     if check:
         difference = pipeline.drift(workspace, files, scope)
         present.drift(difference, len(files), output)
@@ -217,7 +219,12 @@ def render(
     report = None
     if not no_lint:
         dockerfiles = [workspace.project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
-        report = pipeline.lint(workspace, dockerfiles, ignore_file=_ignore_file(workspace.project.root, None))
+        report = pipeline.lint(
+            workspace,
+            dockerfiles,
+            ignore_file=_ignore_file(workspace.project.root, None),
+            frontends=(syntax,) if syntax else (),
+        )
     threshold = _severity(failure_threshold)
     present.rendered(len(files), changed, report, threshold, output)
     if report is not None and report.failed(threshold):
@@ -355,7 +362,7 @@ def _tools(tool_list: str) -> tuple[str, ...]:
 def _ignore_file(root: Path | None, explicit: Path | None) -> IgnoreFile | None:
     """The ignore file to apply: the explicit one, else the project's, else one in the working directory."""
     from factory.lint import ignores
-    from factory.lint.engine import display_name
+    from factory.lint.runner import display_name
 
     if explicit is not None:
         return ignores.load(explicit, str(explicit))

@@ -31,8 +31,8 @@ from factory.schema import validate as validate_schema
 from factory.yamlmarks import load_file
 
 if TYPE_CHECKING:
-    from factory.lint.engine import Report
     from factory.lint.ignores import IgnoreFile
+    from factory.lint.runner import Report
     from factory.verify import ImageVerification
 
 TOOLS = ("hadolint", "shellcheck", "trivy")
@@ -143,19 +143,25 @@ def lint(
     tools: Sequence[str] = TOOLS,
     ignore_file: IgnoreFile | None = None,
     allow_images: Sequence[str] = (),
+    frontends: Sequence[str] = (),
     require_digest: bool = True,
 ) -> Report:
     """Lint Dockerfiles: `paths` (directories searched), or every rendered Dockerfile of the workspace.
 
     With a workspace the policy is the catalogue's (bases: the unified OS and
-    its images, plus `allow_images`); without one only `allow_images` is checked.
+    its images, plus `allow_images`; `# syntax=` frontends: docker/dockerfile,
+    factory.yaml build.syntax and `frontends`); without one only `allow_images`
+    is checked.
     """
     from factory.lint import lint_paths, policy
 
     if workspace is None:
         rules = policy.Policy(allowed_images=tuple(allow_images), allowed_source="--allow-image")
     else:
-        rules = policy.for_catalogue(workspace.catalogue, extra_allowed=tuple(allow_images))
+        syntax = (workspace.site.build.syntax,) if workspace.site.build.syntax else ()
+        rules = policy.for_catalogue(
+            workspace.catalogue, extra_allowed=tuple(allow_images), extra_frontends=(*syntax, *frontends)
+        )
     rules = dataclasses.replace(rules, require_digest=require_digest)
     if not paths:
         if workspace is None:

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from factory import model
     from factory import record as records
     from factory.engine import Status
-    from factory.lint.engine import Report
     from factory.lint.model import Severity
+    from factory.lint.runner import Report
     from factory.osbase import Rootfs
     from factory.pipeline import Verification
 

@@ -46,11 +46,13 @@ def _closure(name: str) -> dict[str, Distribution]:
     return found
 
 
-def _plain_venv(tmp: Path) -> Path:
+def _plain_venv(tmp: Path, leave_out: tuple[str, ...] = ()) -> Path:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    for dist in _closure(OWN).values():
+    for name, dist in _closure(OWN).items():
+        if name in leave_out:
+            continue
         for file in dist.files or []:
             source = Path(str(dist.locate_file(file)))
             if not source.is_file() or "__pycache__" in file.parts:
@@ -99,3 +101,17 @@ def test_a_plain_install_validates_renders_and_lints(tmp_path: Path) -> None:
     linted = run("lint", "--output", "json")
     assert linted.returncode == 0, linted.stdout[-2000:]
     assert '"sources": [' in linted.stdout and "FB100" not in linted.stdout  # no tool missing
+
+
+def test_a_missing_tool_is_exit_5_saying_what_to_install(tmp_path: Path) -> None:
+    venv = _plain_venv(tmp_path, leave_out=("dockerfile",))
+    done = subprocess.run(
+        [str(venv / "bin" / "factory"), "--root", str(REPO), "validate"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert done.returncode == 5, done.stderr
+    assert "the Python package `dockerfile`) is not installed: `pip install .`" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -6,7 +6,7 @@ once, runs the rules and the tools, and applies inline and project ignores.
 
 from __future__ import annotations
 
-from factory.lint.engine import Report, lint_dockerfiles, lint_paths
 from factory.lint.model import Finding, Severity
+from factory.lint.runner import Report, lint_dockerfiles, lint_paths
 
 __all__ = ["Finding", "Report", "Severity", "lint_dockerfiles", "lint_paths"]

@@ -34,9 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import dockerfile
-
 from factory import proxies
+from factory.contract import buildkit_parser
 from factory.lint import files, shell
 
 MAX_BYTES = 1 << 20  # a Dockerfile over 1 MiB is not read
@@ -161,7 +160,7 @@ class Script:
 
     @property
     def steps(self) -> int:
-        """Runner run one after another (a pipeline counts once)."""
+        """Commands run one after another (a pipeline counts once)."""
         count, piped = 0, False
         for command in self.commands:
             if not piped:
@@ -301,6 +300,7 @@ def parse_text(text: str, name: str = "Dockerfile", path: Path | None = None) ->
         why = "BuildKit's parser takes time quadratic in a heredoc's length"
         return _refused(name, path, f"the file has {count:,} lines", f"{MAX_LINES:,} lines ({why})")
     frontends = syntax_directives(text)  # BuildKit runs the frontend before any parse: found either way
+    dockerfile = buildkit_parser()
     try:
         raw = dockerfile.parse_string(text)
     except dockerfile.GoParseError as exc:
@@ -401,6 +401,7 @@ def _trigger(onbuild: Instruction, lines: list[str], escape: str) -> Instruction
     if not onbuild.args:
         raise _Unreadable(onbuild.start_line, f"{REJECTED}ONBUILD requires at least one argument")
     directive = [] if escape == "\\" else [f"# escape={escape}"]  # the parent's continuations, as it read them
+    dockerfile = buildkit_parser()
     try:
         raw = dockerfile.parse_string("\n".join([*directive, *_trigger_source(onbuild, lines)]) + "\n")
     except dockerfile.GoParseError as exc:

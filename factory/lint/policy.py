@@ -9,49 +9,17 @@ command line can widen or narrow them.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from factory import model
+from factory.references import ImageRef
+from factory.references import parse as parse_reference
 from factory.render import FACTORY_LABELS
 
-DOCKER_HUB = "docker.io"
 # The frontends a `# syntax=` directive may name by default: Docker's own Dockerfile frontend.
 DEFAULT_FRONTENDS = ("docker/dockerfile", "docker.io/docker/dockerfile")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """An image reference split into repository, tag and digest (as written, plus normalised)."""
-
-    repository: str  # as written, without tag or digest
-    tag: str | None
-    digest: str | None
-
-    @property
-    def normalised(self) -> str:
-        """The repository with Docker Hub's implicit registry and `library/` made explicit."""
-        first, _, rest = self.repository.partition("/")
-        if rest and ("." in first or ":" in first or first == "localhost"):
-            return self.repository
-        return f"{DOCKER_HUB}/{self.repository}" if rest else f"{DOCKER_HUB}/library/{self.repository}"
-
-    @property
-    def pinned(self) -> bool:
-        return self.digest is not None and bool(_DIGEST.match(self.digest))
-
-
-def parse_reference(reference: str) -> ImageRef:
-    """Split `registry/path:tag@sha256:...`; a `:` after the last `/` starts the tag."""
-    name, _, digest = reference.partition("@")
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        return ImageRef(name[:colon], name[colon + 1 :], digest or None)
-    return ImageRef(name, None, digest or None)
 
 
 def _default_build_labels() -> Mapping[str, frozenset[str]]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from factory import __version__
 from factory.lint import ignores, rules, tools
-from factory.lint.engine import Report
 from factory.lint.model import HADOLINT, OWN, SHELLCHECK, TRIVY, Finding, Severity, Suppressed
+from factory.lint.runner import Report
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SARIF_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note", Severity.STYLE: "note"}

@@ -20,15 +20,15 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from factory import process
+from factory.errors import EnvironmentProblem
 from factory.lint.model import HADOLINT, SHELLCHECK, TRIVY, Finding, Severity
 from factory.lint.parse import PLATFORM_ARGS, PROXY_ARGS, Dockerfile, Script, Stage
 
@@ -111,24 +111,16 @@ class Budget:
     ) -> Outcome:
         """Run a tool on `dockerfiles` for at most the sum of their time left, and charge what it took."""
         timeout = sum(self.left(d) for d in dockerfiles)
-        start = time.monotonic()
         try:
-            done = subprocess.run(
-                argv,
-                input=stdin,
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=cwd,
-                timeout=timeout,
-                env={**os.environ, "NO_COLOR": "1"},
+            done = process.Runner({**os.environ, "NO_COLOR": "1"}).run(
+                argv, check=False, stdin=stdin, cwd=Path(cwd) if cwd else None, timeout=timeout
             )
-        except subprocess.TimeoutExpired:
+        except EnvironmentProblem as exc:  # the program does not exist or cannot be started
+            return Outcome("", "", -1, f"could not be started: {exc}")
+        if done.returncode == process.TIMED_OUT and done.duration_s >= timeout:
             self.charge(dockerfiles, timeout)
             return Outcome("", "", -1, f"did not finish within {self.described}")
-        except OSError as exc:
-            return Outcome("", "", -1, f"could not be started: {exc.strerror or exc}")
-        self.charge(dockerfiles, time.monotonic() - start)
+        self.charge(dockerfiles, done.duration_s)
         return Outcome(done.stdout, done.stderr, done.returncode)
 
 
@@ -142,7 +134,10 @@ def _failed(dockerfiles: Iterable[Dockerfile], tool: str, outcome: Outcome) -> l
 
 
 def _missing(dockerfiles: Sequence[Dockerfile], tool: str) -> list[Finding]:
-    message = f"{tool} is not installed (pip install '.[test]' brings it), so this file was not checked by it"
+    message = (
+        f"{tool} is not installed (a dependency of the factory: `pip install .` brings it),"
+        " so this file was not checked by it"
+    )
     return [_tool_error(d, tool, TOOL_MISSING, message) for d in dockerfiles]
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from factory.errors import ExitCode, UsageProblem
-from factory.lint import engine, ignores, lint_paths, parse
+from factory.lint import ignores, lint_paths, parse, runner
 from factory.lint.model import TOOLS
 from tests.lint.conftest import HEAD_LINES, POLICY, write
 
@@ -45,7 +45,7 @@ def fifo(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_fifo_given_as_a_path_is_refused_before_it_is_opened(fifo: Path) -> None:
     with pytest.raises(UsageProblem) as raised:
-        engine.expand([fifo])
+        runner.expand([fifo])
     assert str(raised.value) == f"{fifo}: {FIFO_MESSAGE}"
     assert raised.value.exit_code == ExitCode.USAGE
     with pytest.raises(UsageProblem, match="a FIFO"):
@@ -78,7 +78,7 @@ def test_sockets_devices_and_links_to_them_are_refused(tmp_path: Path) -> None:
         kinds = ((tmp_path / "sock", "a socket"), (Path("/dev/null"), "a character device"), (link, "a char"))
         for path, kind in kinds:
             with pytest.raises(UsageProblem, match=kind):
-                engine.expand([path])
+                runner.expand([path])
             with pytest.raises(UsageProblem, match=kind):
                 parse.parse_file(path)
     finally:
@@ -87,14 +87,14 @@ def test_sockets_devices_and_links_to_them_are_refused(tmp_path: Path) -> None:
 
 def test_a_missing_path_is_a_usage_problem(tmp_path: Path) -> None:
     with pytest.raises(UsageProblem, match="No such file or directory"):
-        engine.expand([tmp_path / "Dockerfile"])
+        runner.expand([tmp_path / "Dockerfile"])
 
 
 def test_links_to_regular_files_are_read_and_a_directory_search_skips_the_rest(tmp_path: Path, fifo: Path) -> None:
     real = write(tmp_path / "real", [*HEAD_LINES, *TINI])
     link = fifo.parent / "linked.Dockerfile"
     link.symlink_to(real)
-    assert engine.expand([fifo.parent]) == [link]  # the FIFO below the directory is passed over
+    assert runner.expand([fifo.parent]) == [link]  # the FIFO below the directory is passed over
     report = lint_paths([link], policy=POLICY, tools_selected=())
     assert report.findings == ()
 
@@ -105,7 +105,7 @@ def test_a_file_over_the_byte_limit_is_reported_and_neither_parsed_nor_given_to_
     size = path.stat().st_size
     report = lint_paths([path], policy=POLICY, tools_selected=TOOLS)
     assert [str(f) for f in report.findings] == [
-        f"{engine.display_name(path)}:1 FB000 error: the file has {size:,} bytes, over the lint's limit of"
+        f"{runner.display_name(path)}:1 FB000 error: the file has {size:,} bytes, over the lint's limit of"
         " 1,048,576 bytes (1 MiB): it is not parsed and not given to the tools"
     ]
     assert parse.parse_text(path.read_text()).error == report.findings[0].message

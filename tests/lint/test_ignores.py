@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from factory.errors import DefinitionError
-from factory.lint import engine, ignores
+from factory.lint import ignores, runner
 from factory.lint.parse import Dockerfile, parse_file
 from tests.lint.conftest import HEAD_LINES, POLICY, parsed, write
 
@@ -16,8 +16,8 @@ TODAY = datetime.date(2026, 6, 1)
 TINI = ["USER 10001:10001", 'ENTRYPOINT ["/usr/bin/tini", "--"]']
 
 
-def _lint(dockerfiles: list[Dockerfile], ignore_file: ignores.IgnoreFile | None = None) -> engine.Report:
-    return engine.lint_dockerfiles(
+def _lint(dockerfiles: list[Dockerfile], ignore_file: ignores.IgnoreFile | None = None) -> runner.Report:
+    return runner.lint_dockerfiles(
         dockerfiles, policy=POLICY, tools_selected=("shellcheck",), ignore_file=ignore_file, today=TODAY
     )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.lint import engine, lint_paths, report, rules
+from factory.lint import lint_paths, report, rules, runner
 from factory.lint.model import Finding, Severity, Suppressed
 from tests.lint.conftest import HEAD_LINES, POLICY, write
 
@@ -21,7 +21,7 @@ STYLE = Finding("b/Dockerfile", 5, "SC2250", Severity.STYLE, "Prefer braces", "s
 HIDDEN = Suppressed(
     Finding("b/Dockerfile", 4, "FB070", Severity.WARNING, "recommends", "factory"), "why", "b/Dockerfile:3", True
 )
-REPORT = engine.Report(
+REPORT = runner.Report(
     files=("a/Dockerfile", "b/Dockerfile"),
     findings=(ERROR, WARNING, INFO, STYLE),
     suppressed=(HIDDEN,),
@@ -43,7 +43,7 @@ REPORT = engine.Report(
     ],
 )
 def test_failure_threshold(findings: tuple[Finding, ...], threshold: Severity, fails: bool) -> None:
-    assert engine.Report(files=(), findings=findings).failed(threshold) is fails
+    assert runner.Report(files=(), findings=findings).failed(threshold) is fails
 
 
 def test_severity_order_and_parsing() -> None:
@@ -116,7 +116,7 @@ def test_expand_finds_dockerfiles_in_directories(tmp_path: Path) -> None:
     for relative in ("a/Dockerfile", "b/c/Containerfile", "d/app.Dockerfile", "d/README.md"):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text("FROM scratch\n")
-    found = [p.relative_to(tmp_path).as_posix() for p in engine.expand([tmp_path, tmp_path / "a" / "Dockerfile"])]
+    found = [p.relative_to(tmp_path).as_posix() for p in runner.expand([tmp_path, tmp_path / "a" / "Dockerfile"])]
     assert found == ["a/Dockerfile", "b/c/Containerfile", "d/app.Dockerfile"]
 
 
@@ -132,4 +132,4 @@ def test_lint_paths_names_files_relative_to_the_working_directory(
         " asked for"
     ]
     assert result.sources == ("factory",)
-    assert os.path.isabs(engine.display_name(Path("/")))
+    assert os.path.isabs(runner.display_name(Path("/")))

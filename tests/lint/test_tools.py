@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from factory.lint import engine, rules, tools
+from factory import process
+from factory.lint import rules, tools
+from factory.lint import runner as lint_runner
 from factory.lint.model import TOOLS, Finding, Severity
 from factory.lint.parse import parse_text
 from tests.lint.conftest import POLICY, parsed
@@ -145,7 +147,7 @@ def test_one_budget_per_file_across_the_tools(tmp_path: Path, monkeypatch: pytes
     # Far too little for hadolint to start: it is killed, and shellcheck and trivy find the budget spent.
     monkeypatch.setattr(tools, "BUDGET", 0.0001)
     dockerfile = parsed(tmp_path, BAD)
-    report = engine.lint_dockerfiles([dockerfile], policy=POLICY, tools_selected=TOOLS)
+    report = lint_runner.lint_dockerfiles([dockerfile], policy=POLICY, tools_selected=TOOLS)
     budget = "the file's time budget of 0.0001 s (hadolint, shellcheck and trivy together)"
     assert [(f.code, f.line, f.source, f.message) for f in report.findings if f.source != "factory"] == [
         ("FB102", 1, "hadolint", f"hadolint failed: did not finish within {budget}"),
@@ -165,7 +167,7 @@ def test_a_batch_may_take_the_time_its_files_have_left(tmp_path: Path, monkeypat
         seen.append((argv, float(kwargs["timeout"])))  # type: ignore[arg-type]
         return subprocess.CompletedProcess(argv, 0, '{"Results": []}', "")
 
-    monkeypatch.setattr(tools.subprocess, "run", fake_run)
+    monkeypatch.setattr(process.subprocess, "run", fake_run)
     left = budget.left(first) + budget.left(second)
     tools.run_trivy([first, second], budget)
     ((argv, timeout),) = seen

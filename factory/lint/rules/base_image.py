@@ -16,8 +16,10 @@ from collections.abc import Iterator
 
 from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, Stage, expand, variables
-from factory.lint.policy import ImageRef, Policy, parse_reference
+from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
+from factory.references import ImageRef
+from factory.references import parse as parse_reference
 
 
 def _external_bases(dockerfile: Dockerfile) -> Iterator[tuple[Stage, str | None]]:

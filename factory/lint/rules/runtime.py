@@ -18,8 +18,9 @@ from collections.abc import Iterator, Sequence
 
 from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, Instruction, Scope, Stage, expand
-from factory.lint.policy import Policy, parse_reference
+from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
+from factory.references import parse as parse_reference
 
 INITS = frozenset({"tini", "tini-static", "dumb-init"})
 SUPERVISORS = frozenset(

@@ -7,7 +7,6 @@ args (never persisted), secrets in `RUN --mount=type=secret`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from factory import proxies
@@ -15,18 +14,7 @@ from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, Instruction, env_items
 from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
-
-_SECRET_NAME = re.compile(
-    r"(?i)(^|_)(password|passwd|pass|pwd|secret|token|api_?key|access_?key|secret_?key|private_?key"
-    r"|credentials?|auth_?token|client_?secret)($|_)"
-)
-# Names that point at a secret rather than hold one.
-_REFERENCE_SUFFIX = re.compile(r"(?i)_(file|path|dir|url|env|name|id|user(name)?)$")
-_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
-
-
-def _is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name)) and not _REFERENCE_SUFFIX.search(name) and name.upper() != "PWD"
+from factory.sensitive import URL_CREDENTIALS, is_secret_name
 
 
 def _env(dockerfile: Dockerfile) -> Iterator[tuple[Instruction, str, str]]:
@@ -50,9 +38,9 @@ def _proxy_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
 def _credential_in_env(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     for instruction, key, value in _env(dockerfile):
         shown = f"{instruction.label} {key}"
-        if _is_secret_name(key) and value:
+        if is_secret_name(key) and value:
             yield Hit(instruction.start_line, f"{shown} stores a credential in the image: use RUN --mount=type=secret")
-        elif _URL_CREDENTIALS.search(value):
+        elif URL_CREDENTIALS.search(value):
             yield Hit(
                 instruction.start_line, f"{shown} holds a URL with a user and password: use RUN --mount=type=secret"
             )
@@ -64,7 +52,7 @@ def _secret_build_arg(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
             continue
         for word in instruction.args:
             name = word.split("=", 1)[0]
-            if _is_secret_name(name):
+            if is_secret_name(name):
                 yield Hit(
                     instruction.start_line,
                     f"{instruction.label} {name} looks like a secret: build args are recorded in the image history;"
