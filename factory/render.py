@@ -17,6 +17,7 @@ import jinja2.meta
 
 from factory import contract, model
 from factory.errors import RenderError
+from factory.pins import PINS_FILE
 from factory.values import HEREDOC_TERMINATOR, refused_character, shown
 
 TEMPLATE_SUFFIX = ".Dockerfile.j2"
@@ -158,7 +159,7 @@ class Renderer:
         }
         sources = (*target.sources, *((os_base.source,) if not target.is_os else ()))
         if self.catalogue.pins and not target.is_os:
-            sources = (*sources, "pins/images.yaml")
+            sources = (*sources, PINS_FILE)
         dockerfile = self._render(target.template, context, sources, target.id)
         problems = contract.check(dockerfile, target, os_base, [*labels, *BUILD_LABELS])
         if problems:

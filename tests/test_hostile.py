@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -197,3 +199,23 @@ def test_render_reports_a_full_disk_in_its_output_format(
     answer = json.loads(result.stdout)
     assert "No space left on device" in answer["message"] and "left as it was" in answer["message"]
     assert not (root / "rendered").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chattr") is None, reason="needs root and chattr")
+def test_render_into_an_immutable_rendered_is_a_clear_error(make_project: Callable[..., Path]) -> None:
+    root = make_project()
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    dockerfile = root / "rendered" / "tool" / "1.0" / "runtime" / "Dockerfile"
+    before = dockerfile.read_text()
+    dockerfile.write_text(before.replace("USER 10001:10001", "USER 10001:10001 "))  # stale: render must write
+    subprocess.run(["chattr", "+i", str(root / "rendered")], check=True)
+    try:
+        result = runner.invoke(main, ["--root", str(root), "render", "--no-lint", "-o", "json"])
+    finally:
+        subprocess.run(["chattr", "-i", str(root / "rendered")], check=True)
+    assert result.exit_code == 4, result.output
+    answer = json.loads(result.stdout)
+    assert "cannot write rendered/: Operation not permitted" in answer["message"]
+    assert "USER 10001:10001 \n" in dockerfile.read_text()  # the old tree is left as it was
+    assert [p.name for p in root.iterdir() if p.name.startswith(".rendered")] == []
