@@ -141,3 +141,31 @@ def test_render_lists_only_failing_findings_but_counts_all(make_project: Callabl
     assert result.exit_code == 0, result.output
     assert "DS-0026" not in result.stdout  # info (no HEALTHCHECK): below the warning threshold
     assert "ok at warning" in result.stderr and " info" in result.stderr
+
+
+def test_build_refuses_a_stale_rendered(make_project: Callable[..., Path]) -> None:
+    root = make_project()
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    dockerfile = root / "rendered" / "tool" / "1.0" / "runtime" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("USER 10001:10001", "USER 0:0"))
+    result = runner.invoke(main, ["--root", str(root), "build", "-o", "json"])
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)
+    assert answer["message"] == (
+        "rendered/ is stale (rendered/tool/1.0/runtime/Dockerfile): run `factory render` and commit the result first"
+    )
+
+
+def test_the_main_job_stops_at_the_first_failing_stage(make_project: Callable[..., Path]) -> None:
+    """Lint findings at the threshold stop the job before anything is built (no engine is touched)."""
+    root = make_project(
+        files={"stacks/tool.yaml": "variants: {runtime: {install: [{method: os-packages, packages: [gcc]}]}}\n"
+        "versions: [{version: '1.0', tags: ['1.0']}]\n"}
+    )  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    result = runner.invoke(main, ["--root", str(root), "run", "--failure-threshold", "warning"])
+    assert result.exit_code == 6, result.output
+    assert "FB090" in result.output  # the compiler shipped in a runtime image, shown before stopping
+    assert not (root / ".factory" / "builds").exists()
