@@ -189,6 +189,7 @@ class _Loader:
             source=marked.file,
             known_releases=tuple(sorted(data["releases"])),
             verify=tuple(v if isinstance(v, str) else tuple(v) for v in data.get("verify", ())),
+            setuid_allowed=tuple(data.get("setuid_allowed", ())),
         )
 
     # -- extends -------------------------------------------------------------

@@ -141,6 +141,48 @@ class Docker:
                 container.remove(force=True)
         return RunOutcome(code, output, round(time.monotonic() - start, 2), timed_out)
 
+    def stop_time(self, spec: ContainerSpec, *, grace: int, settle: float = 1.0, timeout: float = 300) -> StopOutcome:
+        """Start a long-running container, wait until it runs (plus `settle` s), time `docker stop -t grace`."""
+        try:
+            container = self.client.containers.create(
+                spec.image,
+                command=list(spec.command),
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+                platform=spec.platform,
+                user=spec.user,
+                volumes=_volumes(spec.volumes),
+                network_mode=spec.network,
+            )
+        except (docker_errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EnvironmentProblem(f"cannot create a container of {spec.image}: {_short(exc)}") from exc
+        try:
+            container.start()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                container.reload()
+                if container.status != "created":
+                    break
+                time.sleep(0.2)
+            time.sleep(settle)  # under emulation the process needs a moment to install its handlers
+            start = time.monotonic()
+            container.stop(timeout=grace)
+            seconds = time.monotonic() - start
+            code = int(container.wait(timeout=60).get("StatusCode", -1))
+        except (docker_errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EnvironmentProblem(f"stopping {spec.image} failed: {_short(exc)}") from exc
+        finally:
+            with contextlib.suppress(docker_errors.APIError):
+                container.remove(force=True)
+        return StopOutcome(round(seconds, 2), code)
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """How long `docker stop` took to end a running container, and its exit code."""
+
+    seconds: float
+    exit_code: int
+
 
 def _volumes(volumes: Mapping[str, str]) -> dict[str, dict[str, str]] | None:
     """{"name": "/mount:ro"} in the SDK's shape."""

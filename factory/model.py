@@ -63,6 +63,7 @@ class OSBase:
     source: str
     known_releases: tuple[str, ...] = ()  # every release os.yaml describes (versions may name only these)
     verify: tuple[str | tuple[str, ...], ...] = ()
+    setuid_allowed: tuple[str, ...] = ()  # files that may keep a setuid/setgid bit (the bootstrap strips the rest)
 
     @property
     def id(self) -> str:

@@ -184,6 +184,7 @@ OS = {
     "labels": LABEL_MAP,
     "cmd": COMMAND,
     "verify": VERIFY,
+    "setuid_allowed": {"type": "list", "schema": K("abs_path"), "check_with": "unique"},
 }
 
 PINS = {

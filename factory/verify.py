@@ -1,46 +1,33 @@
 """Verifies built images by running them, per platform, on the engine.
 
-Each image must report the architecture it was built for, run as the numeric
-non-root account of the OS definition, have tini as PID 1, and pass its
-stack's verify commands. The identity checks use a static busybox mounted
-read-only from a volume, so they also work on images without a shell
-(go:static) and never depend on what the image ships.
+What a team expects of a base image, checked by running it: the architecture
+it was built for; the numeric non-root account with its own group and a
+writable HOME; tini as PID 1, reaping orphans and ending the container on
+SIGTERM well within docker stop's timeout; a read-only root with a tmpfs
+/tmp; no apt lists, package caches, password hashes or setuid files beyond
+os.yaml's allow-list; LANG and the timezone as declared; then the target's
+own verify commands (the first one also as an arbitrary uid and under a
+read-only root). The image-independent checks use a static busybox mounted
+read-only from a volume (factory.image_checks), so they also work on images
+without a shell (go:static) and never depend on what the image ships.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from factory import model
+from factory import image_checks, model
 from factory import record as records
 from factory.docker import ContainerSpec, Docker, RunOutcome
 from factory.errors import VerifyFailed
+from factory.image_checks import BB, TOOLBOX_MOUNT, Check
 from factory.progress import Board, Phase
 
-UNAME = {
-    "amd64": "x86_64",
-    "arm64": "aarch64",
-    "arm": "armv7l",
-    "386": "i686",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-TOOLBOX_MOUNT = "/.factory-verify"
 COMMAND_TIMEOUT = 900  # an emulated JVM start can take a while; a hang must still end
-
-
-@dataclass
-class Check:
-    """One check of one image on one platform."""
-
-    name: str
-    passed: bool
-    detail: str = ""
 
 
 @dataclass
@@ -54,35 +41,6 @@ class ImageVerification:
     @property
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
-
-
-def identity_script() -> str:
-    """Shell (run by the mounted busybox) printing what the identity checks compare."""
-    bb = f"{TOOLBOX_MOUNT}/busybox"
-    return (
-        f'echo "arch=$({bb} uname -m)"; echo "uid=$({bb} id -u)"; echo "gid=$({bb} id -g)"; '
-        f'echo "pid1=$({bb} cat /proc/1/comm)"; echo "pid1exe=$({bb} readlink /proc/1/exe)"'
-    )
-
-
-def judge_identity(output: str, arch: str, user: model.User) -> list[Check]:
-    """Turn the identity script's output into checks (pure, unit-tested)."""
-    facts = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    expected_arch = UNAME.get(arch, arch)
-    pid1 = facts.get("pid1", "")
-    return [
-        Check(
-            "architecture",
-            facts.get("arch") == expected_arch,
-            f"uname -m: {facts.get('arch')!r}, expected {expected_arch!r}",
-        ),
-        Check(
-            "non-root user",
-            facts.get("uid") == str(user.uid) and facts.get("gid") == str(user.gid),
-            f"uid={facts.get('uid')} gid={facts.get('gid')}, expected {user.uid}:{user.gid}",
-        ),
-        Check("tini is PID 1", pid1 == "tini" or facts.get("pid1exe", "").endswith("/tini"), f"/proc/1/comm: {pid1!r}"),
-    ]
 
 
 class Verifier:
@@ -110,30 +68,12 @@ class Verifier:
         result = ImageVerification(target.id, platform, reference)
         start = time.monotonic()
         self.board.update(target.id, platform, Phase.VERIFYING)
-        arch = platform.split("/")[1]
         if os_pin is None:
             raise VerifyFailed("the record has no OS base image: verify needs it for the busybox toolbox")
         volume = self._toolbox(platform, os_pin)
         self.docker.pull(reference, platform)
-        identity = self._run(
-            ContainerSpec(
-                reference,
-                [f"{TOOLBOX_MOUNT}/busybox", "sh", "-c", identity_script()],
-                platform,
-                volumes={volume: f"{TOOLBOX_MOUNT}:ro"},
-            )
-        )
-        if identity.exit_code != 0:
-            result.checks.append(Check("identity", False, _failure(identity)))
-        else:
-            result.checks.extend(judge_identity(identity.output, arch, self.catalogue.os.user))
-        for command in self.catalogue.target(target.id).verify:
-            argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-            outcome = self._run(ContainerSpec(reference, argv, platform))
-            shown = command if isinstance(command, str) else shlex.join(command)
-            passed = outcome.exit_code == 0
-            detail = outcome.output.strip()[:200] if passed else _failure(outcome)
-            result.checks.append(Check(f"verify: {shown}", passed, detail))
+        definition = self.catalogue.target(target.id)
+        result.checks = self._checks(definition, reference, platform, volume)
         result.duration_s = round(time.monotonic() - start, 2)
         failed = [c.name for c in result.checks if not c.passed]
         if failed:
@@ -141,6 +81,55 @@ class Verifier:
         else:
             self.board.update(target.id, platform, Phase.VERIFIED, f"{len(result.checks)} checks")
         return result
+
+    def _checks(self, target: model.Target, reference: str, platform: str, volume: str) -> list[Check]:
+        """Identity, PID 1, restricted runs, hygiene, then the target's own verify commands."""
+        os_base = self.catalogue.os
+        toolbox = {volume: f"{TOOLBOX_MOUNT}:ro"}
+        on_os = target.base.kind is not model.BaseKind.SCRATCH  # a scratch image has no OS files to judge
+
+        def busybox(script: str, **settings: Any) -> RunOutcome:
+            return self._run(ContainerSpec(reference, [BB, "sh", "-c", script], platform, volumes=toolbox, **settings))
+
+        checks: list[Check] = []
+        identity = busybox(image_checks.identity_script())
+        if identity.exit_code != 0:
+            checks.append(Check("identity", False, _failure(identity)))
+        else:
+            checks += image_checks.judge_identity(identity.output, platform.split("/")[1], os_base.user)
+            if on_os:
+                checks += image_checks.judge_environment(identity.output, os_base.env)
+        checks.append(image_checks.judge_reaping(busybox(image_checks.reaping_script()).output))
+        stopped = self.docker.stop_time(
+            ContainerSpec(reference, [BB, "sleep", "600"], platform, volumes=toolbox), grace=image_checks.STOP_GRACE
+        )
+        checks.append(image_checks.judge_stop(stopped.seconds, stopped.exit_code))
+        read_only = busybox(image_checks.read_only_script(), read_only=True, tmpfs={"/tmp": "rw,size=64m"})
+        checks.append(image_checks.judge_read_only(read_only.output))
+        hygiene = busybox(image_checks.hygiene_script(), user="0:0")
+        checks += image_checks.judge_hygiene(
+            hygiene.output, os_base.setuid_allowed, os_base.timezone if on_os else None
+        )
+        checks += self._commands(target, reference, platform)
+        return checks
+
+    def _commands(self, target: model.Target, reference: str, platform: str) -> list[Check]:
+        """The target's verify commands; the first also as an arbitrary uid and under a read-only root."""
+        checks = []
+        for index, command in enumerate(target.verify):
+            argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+            variants: list[tuple[str, dict[str, Any]]] = [("", {})]
+            if index == 0:
+                variants += [
+                    (f" (as {image_checks.ARBITRARY_USER})", {"user": image_checks.ARBITRARY_USER}),
+                    (" (read-only root)", {"read_only": True, "tmpfs": {"/tmp": "rw,size=64m"}}),
+                ]
+            for suffix, settings in variants:
+                outcome = self._run(ContainerSpec(reference, argv, platform, **settings))
+                passed = outcome.exit_code == 0
+                detail = outcome.output.strip()[:200] if passed else _failure(outcome)
+                checks.append(Check(f"verify: {image_checks.shown(command)}{suffix}", passed, detail))
+        return checks
 
     def _toolbox(self, platform: str, os_pin: str) -> str:
         """A volume holding a static busybox for `platform`, made once from the OS base image."""

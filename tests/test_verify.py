@@ -1,34 +1,128 @@
+"""The judges of verify's checks, fed with what the busybox scripts print (no engine needed).
+
+The scripts themselves run on the real engine in tests/engine/test_pipeline.py
+(every image of the catalogue, both platforms); here each judge must pass a
+good image and catch each problem, with the detail a person reads.
+"""
+
 from __future__ import annotations
 
-from factory import model, verify
+import re
+import subprocess
+
+import pytest
+
+from factory import image_checks as checks
+from factory import model
 
 USER = model.User("app", 10001, "app", 10001, "/home/app")
+GOOD = (
+    "arch=aarch64\nuid=10001\ngid=10001\ngroup=app\npid1=tini\npid1exe=/usr/bin/tini\n"
+    "home=/home/app\nhome_writable=yes\nlang=C.UTF-8\n"
+)
+
+
+def _by_name(found: list[checks.Check]) -> dict[str, checks.Check]:
+    return {c.name: c for c in found}
 
 
 def test_identity_all_good() -> None:
-    out = "arch=aarch64\nuid=10001\ngid=10001\npid1=tini\npid1exe=/usr/bin/tini\n"
-    checks = verify.judge_identity(out, "arm64", USER)
-    assert [(c.name, c.passed) for c in checks] == [
+    found = checks.judge_identity(GOOD, "arm64", USER)
+    assert [(c.name, c.passed) for c in found] == [
         ("architecture", True),
         ("non-root user", True),
         ("tini is PID 1", True),
+        ("own group", True),
+        ("HOME writable", True),
     ]
 
 
 def test_identity_catches_each_problem() -> None:
-    out = "arch=x86_64\nuid=0\ngid=0\npid1=python3\npid1exe=/usr/bin/python3.13\n"
-    checks = {c.name: c for c in verify.judge_identity(out, "arm64", USER)}
-    assert not checks["architecture"].passed
-    assert checks["architecture"].detail == "uname -m: 'x86_64', expected 'aarch64'"
-    assert not checks["non-root user"].passed
-    assert not checks["tini is PID 1"].passed
+    out = (
+        "arch=x86_64\nuid=0\ngid=0\ngroup=root\npid1=python3\npid1exe=/usr/bin/python3.13\n"
+        "home=/root\nhome_writable=no\n"
+    )
+    found = _by_name(checks.judge_identity(out, "arm64", USER))
+    assert not any(c.passed for c in found.values())
+    assert found["architecture"].detail == "uname -m: 'x86_64', expected 'aarch64'"
+    assert found["own group"].detail == "gid 0 is group 'root', expected 'app'"
+    assert found["HOME writable"].detail == "HOME='/root' (expected /home/app), writable: no"
 
 
 def test_identity_missing_output_fails() -> None:
-    assert not any(c.passed for c in verify.judge_identity("", "amd64", USER))
+    assert not any(c.passed for c in checks.judge_identity("", "amd64", USER))
 
 
-def test_identity_script_uses_only_the_mounted_busybox() -> None:
-    script = verify.identity_script()
-    for word in ("uname", "id", "cat", "readlink"):
-        assert f"/.factory-verify/busybox {word}" in script
+def test_lang_as_declared() -> None:
+    assert checks.judge_environment(GOOD, {"LANG": "C.UTF-8"})[0].passed
+    wrong = checks.judge_environment("lang=\n", {"LANG": "C.UTF-8"})[0]
+    assert not wrong.passed and wrong.detail == "LANG='', expected 'C.UTF-8'"
+    assert checks.judge_environment(GOOD, {}) == []
+
+
+def test_reaping() -> None:
+    assert checks.judge_reaping("zombies=0\n").passed
+    left = checks.judge_reaping("zombies=1\n")
+    assert not left.passed and left.detail.startswith("1 zombie")
+    assert not checks.judge_reaping("").passed
+
+
+def test_stop_through_sigterm_within_the_limit() -> None:
+    assert checks.judge_stop(0.4, 143).passed
+    killed = checks.judge_stop(10.2, 137)
+    assert not killed.passed and "killed after the 10 s timeout" in killed.detail
+
+
+def test_read_only_root() -> None:
+    assert checks.judge_read_only("tmp=yes\nroot=no\n").passed
+    assert not checks.judge_read_only("tmp=yes\nroot=yes\n").passed
+    assert not checks.judge_read_only("tmp=no\nroot=no\n").passed
+
+
+CLEAN = "lists=\ndebs=\nhashes=\nsetuid=/usr/bin/su \ntz=UTC\n"
+
+
+def test_hygiene_clean() -> None:
+    found = checks.judge_hygiene(CLEAN, ["/usr/bin/su"], "UTC")
+    assert [(c.name, c.passed) for c in found] == [
+        ("no apt lists", True),
+        ("no package caches", True),
+        ("no password hashes", True),
+        ("setuid/setgid allow-list", True),
+        ("timezone", True),
+    ]
+
+
+def test_hygiene_catches_each_left_over() -> None:
+    out = (
+        "lists=deb.debian.org_debian_dists_trixie_InRelease \ndebs=/var/cache/apt/archives/curl.deb \n"
+        "hashes=app \nsetuid=/usr/bin/su /usr/bin/passwd \ntz=Europe/Berlin\n"
+    )
+    found = _by_name(checks.judge_hygiene(out, ["/usr/bin/su"], "UTC"))
+    assert not any(c.passed for c in found.values())
+    assert found["setuid/setgid allow-list"].detail == "beyond os.yaml setuid_allowed: /usr/bin/passwd"
+    assert found["no password hashes"].detail == "accounts with a hash in /etc/shadow: app"
+    assert "timezone" not in _by_name(checks.judge_hygiene(CLEAN, [], None))  # scratch images: no OS files
+
+
+def test_scripts_use_only_the_mounted_busybox() -> None:
+    for script in (checks.identity_script(), checks.reaping_script(), checks.hygiene_script()):
+        for word in re.findall(r"\$\((\w+) ", script):
+            pytest.fail(f"{word} runs without the toolbox busybox in: {script}")
+        assert "/.factory-verify/busybox" in script
+
+
+@pytest.mark.parametrize(
+    "script", [checks.identity_script(), checks.reaping_script(), checks.read_only_script(), checks.hygiene_script()]
+)
+def test_scripts_are_valid_shell(script: str) -> None:
+    assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
+
+
+def test_the_hygiene_script_reads_a_real_tree(tmp_path: object) -> None:
+    """The shadow filter on a real file: only accounts with a hash are named."""
+    shadow = "root:*:1:0:99999:7:::\napp:!:1:0:99999:7:::\nbob:$6$salt$hash:1:0:99999:7:::\nlocked:!*:1::::::\n"
+    program = "$2 !~ /^(\\*|!|!\\*|!!|)$/ {print $1}"
+    out = subprocess.run(["awk", "-F:", program], input=shadow, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["bob"]
+    assert program in checks.hygiene_script()
