@@ -270,6 +270,30 @@ IGNORES = {
     },
 }
 
+# security/exceptions.yaml: what the scan gate may let through, reviewed, owned, expiring.
+EXCEPTIONS = {
+    "exceptions": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": K("vulnerability_id", required=True),
+                "packages": {"type": "list", "schema": K("purl_glob"), "check_with": "unique"},
+                "images": {"type": "list", "schema": K("target_glob"), "check_with": "unique"},
+                "kind": {
+                    "type": "string",
+                    "required": True,
+                    "allowed": ["not_affected", "accepted_risk", "waiting_for_upstream"],
+                },
+                "statement": K("line", required=True, empty=False),
+                "owner": K("line", required=True, empty=False),
+                "expires": {"type": "date", "required": True},
+            },
+        },
+    },
+}
+
 _INSTALL_FIELDS = {
     "os-packages": ({"packages"}, set()),
     "download": ({"name", "url", "sha256", "dest"}, {"archive", "strip_components", "mode"}),
@@ -329,7 +353,14 @@ class _Validator(Validator):  # type: ignore[misc]
                 self._error(field, "url and sha256 must name the same architectures")
 
 
-SCHEMAS: Mapping[str, Mapping[str, Any]] = {"stack": STACK, "os": OS, "pins": PINS, "site": SITE, "ignores": IGNORES}
+SCHEMAS: Mapping[str, Mapping[str, Any]] = {
+    "stack": STACK,
+    "os": OS,
+    "pins": PINS,
+    "site": SITE,
+    "ignores": IGNORES,
+    "exceptions": EXCEPTIONS,
+}
 
 
 def validate(marked: Marked, kind: str) -> list[Problem]:

@@ -192,5 +192,21 @@ KINDS: Mapping[str, Kind] = {
         Kind("frontend", "a frontend image", rf"[a-z0-9./_-]+(:{_TAG})?(@{_DIGEST})?"),
         Kind("finding_code", "a finding code such as FB041, DL3008, SC2086 or DS-0026", r"[A-Z]{2,}-?[0-9]{3,5}"),
         Kind("path_glob", "a path pattern", max_length=1024),
+        Kind(
+            "vulnerability_id",
+            "a vulnerability id such as CVE-2025-12345, GHSA-xxxx-xxxx-xxxx or DLA-1234-1",
+            r"(CVE-[0-9]{4}-[0-9]{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}|[A-Z]{2,10}-[0-9A-Za-z.:-]{1,40})",
+        ),
+        Kind(
+            "purl_glob",
+            "a package URL without version, e.g. pkg:deb/debian/openssl (* allowed)",
+            r"pkg:[a-z]+/[A-Za-z0-9._*/%-]+",
+            max_length=256,
+        ),
+        Kind(
+            "target_glob",
+            "a target id such as python:3.13-runtime (* allowed)",
+            r"[a-z0-9*][a-z0-9./_*-]*(:[A-Za-z0-9_.*-]+)?",
+        ),
     )
 }
