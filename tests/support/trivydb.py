@@ -7,10 +7,14 @@ format (go.etcd.io/bbolt: page.go, node.go, bucket.go, db.go); the trivy half fo
 
 from __future__ import annotations
 
+import json
+import re
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------------------------------
 # bbolt: a B+tree of pages. Page 0 and 1 are meta pages, then the freelist, then leaf and branch pages. All integers
@@ -287,3 +291,107 @@ def bolt_pages(source: Path | bytes) -> list[PageInfo]:
         pages.append(PageInfo(page_id, kinds.get(flags, f"unknown {flags:#x}"), count, overflow))
         page_id += 1 + overflow
     return pages
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# trivy-db on top of it (schema 2, what trivy 0.76 reads for Debian).
+
+SCHEMA_VERSION = 2
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")  # trivy-db's Severity ints are indexes into this
+_STATUS_AFFECTED, _STATUS_FIXED = 2, 3  # trivy-db's types.Status
+_RELEASE = re.compile(r"debian (0|[1-9][0-9]*)")
+# Each release's data source: it names a finding's DataSource, and only with it does trivy take a vulnerability's
+# VendorSeverity["debian"] (an advisory's own Severity counts without it).
+DEBIAN_DATA_SOURCE = {
+    "ID": "debian",
+    "Name": "Debian Security Tracker",
+    "URL": "https://salsa.debian.org/security-tracker-team/security-tracker",
+}
+_ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: the published DB's DownloadedAt, which trivy fills in
+
+
+@dataclass(frozen=True)
+class Advisory:
+    """One planted vulnerability: trivy reports it on every installed binary package built from `source_package`."""
+
+    id: str
+    release: str  # trivy's bucket, "debian 13": the major version only, as trivy looks it up
+    source_package: str  # the dpkg Source name (glibc, not libc6): trivy's key
+    fixed_version: str | None  # None: unfixed, reported whatever version is installed
+    severity: str  # LOW, MEDIUM, HIGH or CRITICAL
+    title: str
+    description: str = ""  # empty: the title again
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.source_package or not self.title:
+            raise ValueError(f"an advisory needs an id, a source package and a title: {self!r}")
+        if not _RELEASE.fullmatch(self.release):
+            raise ValueError(f"release must be trivy's bucket name, 'debian <major>', got {self.release!r}")
+        if self.severity not in SEVERITIES[1:]:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES[1:])}, got {self.severity!r}")
+        if self.fixed_version == "":
+            raise ValueError(f"{self.id}: an unfixed advisory has fixed_version None, not ''")
+
+
+def _timestamp(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone: trivy compares these instants with its clock")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _vulnerability(advisory: Advisory, published: datetime) -> dict[str, Any]:
+    # What trivy shows of a finding beyond the package and versions; VendorSeverity counts with DEBIAN_DATA_SOURCE.
+    return {
+        "Title": advisory.title,
+        "Description": advisory.description or advisory.title,
+        "Severity": advisory.severity,
+        "VendorSeverity": {"debian": SEVERITIES.index(advisory.severity)},
+        "References": [f"https://example.invalid/advisories/{advisory.id}"],  # planted: nowhere real
+        "PublishedDate": _timestamp(published),
+    }
+
+
+def db_buckets(advisories: Iterable[Advisory], *, published: datetime) -> Bucket:
+    """The buckets of a trivy.db holding exactly `advisories` (published at `published`)."""
+    root = Bucket()
+    details: dict[str, dict[str, Any]] = {}
+    for advisory in advisories:
+        packages = root.bucket(advisory.release.encode()).bucket(advisory.source_package.encode())
+        if advisory.id.encode() in packages:
+            raise ValueError(f"{advisory.id} is planted twice on {advisory.source_package} in {advisory.release}")
+        detail = _vulnerability(advisory, published)
+        if details.setdefault(advisory.id, detail) != detail:
+            raise ValueError(f"{advisory.id}: two advisories give it a different severity, title or description")
+        severity = SEVERITIES.index(advisory.severity)
+        entry: dict[str, Any] = {"Severity": severity, "Status": _STATUS_AFFECTED}
+        if advisory.fixed_version is not None:
+            entry = {"FixedVersion": advisory.fixed_version, "Severity": severity, "Status": _STATUS_FIXED}
+        packages.put(advisory.id.encode(), _json(entry))
+        root.bucket(b"data-source").put(advisory.release.encode(), _json(DEBIAN_DATA_SOURCE))
+    vulnerabilities = root.bucket(b"vulnerability")
+    for vuln_id, detail in details.items():
+        vulnerabilities.put(vuln_id.encode(), _json(detail))
+    return root
+
+
+def write_db(cache_dir: Path, advisories: Iterable[Advisory], *, next_update: datetime, updated_at: datetime) -> Path:
+    """Write `<cache_dir>/db/trivy.db` and `metadata.json` for trivy 0.76 holding exactly `advisories`; return db/.
+
+    DownloadedAt is left at Go's zero time, as in the published DB: scan such a cache with `--skip-db-update`
+    (trivy would otherwise take it for a broken download); trivy sets it when it downloads the DB itself.
+    """
+    db_dir = cache_dir / "db"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    write_bolt(db_dir / "trivy.db", db_buckets(advisories, published=updated_at))
+    metadata = {
+        "Version": SCHEMA_VERSION,
+        "NextUpdate": _timestamp(next_update),
+        "UpdatedAt": _timestamp(updated_at),
+        "DownloadedAt": _ZERO_TIME,
+    }
+    (db_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return db_dir
