@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import ipaddress
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
+import tarfile
+import urllib.error
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,14 +25,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.trivydb import (
+    ARTIFACT_TYPE,
     DEBIAN_DATA_SOURCE,
+    LAYER_MEDIA_TYPE,
     MAGIC,
+    OCI_MANIFEST,
     Advisory,
     BoltTree,
     Bucket,
     bolt_bytes,
     bolt_pages,
     fnv1a64,
+    pack_oci_layer,
+    push_db_artifact,
     read_bolt,
     write_bolt,
     write_db,
@@ -369,6 +382,21 @@ def test_write_db_refuses_contradictions(tmp_path: Path) -> None:
         write_db(tmp_path, [first], next_update=datetime(2999, 1, 1), updated_at=UPDATED_AT)
 
 
+def test_the_oci_layer_holds_the_two_files(planted_cache: Path) -> None:
+    layer = pack_oci_layer(planted_cache)
+    assert layer == pack_oci_layer(planted_cache)  # same DB, same digest
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:
+        members = tar.getmembers()
+        assert [(m.name, m.isreg(), m.mode) for m in members] == [
+            ("trivy.db", True, 0o644),
+            ("metadata.json", True, 0o644),
+        ]
+        for member in members:
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            assert extracted.read() == (planted_cache / "db" / member.name).read_bytes()
+
+
 # --- the real trivy ---------------------------------------------------------------------------------------------
 
 
@@ -444,3 +472,80 @@ def test_trivy_reads_a_db_of_many_pages(fake_rootfs: Path, tmp_path: Path) -> No
     assert findings(report) == sorted(every_fiftieth + EXPECTED)
     planted = [v for v in report["Results"][0]["Vulnerabilities"] if v["VulnerabilityID"] == "CVE-2099-1001"]
     assert [v["Description"] for v in planted] == [long_description, long_description]
+
+
+# --- the DB as an OCI artifact in the local registry -------------------------------------------------------------
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture
+def registry() -> str:
+    """The engine's local registry: skipped on a laptop without it, a failure in CI."""
+    address = os.environ.get("FACTORY_REGISTRY", "127.0.0.1:5000")
+    host, _, port = address.rpartition(":")
+    try:
+        loopback = port.isdigit() and ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        loopback = False
+    if not loopback:
+        pytest.fail(f"FACTORY_REGISTRY={address}: tests talk only to 127.0.0.0/8, give it as 127.x.y.z:PORT")
+    try:
+        _NO_PROXY.open(f"http://{address}/v2/", timeout=5).close()
+    except urllib.error.HTTPError:
+        pass  # it answers: the push says whether it takes artifacts
+    except OSError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the local registry {address} must be up in CI: {error}")
+        pytest.skip(f"no registry at {address}: {error}")
+    return address
+
+
+@pytest.fixture
+def repository(registry: str) -> Iterator[str]:
+    """A repository name no other run uses; its manifests are deleted afterwards where the registry allows it."""
+    name = f"trivydb-test-{secrets.token_hex(4)}"
+    yield name
+    try:
+        with _NO_PROXY.open(f"http://{registry}/v2/{name}/tags/list", timeout=10) as answer:
+            tags = json.loads(answer.read())["tags"] or []
+        for tag in tags:
+            head = urllib.request.Request(
+                f"http://{registry}/v2/{name}/manifests/{tag}", method="HEAD", headers={"Accept": OCI_MANIFEST}
+            )
+            with _NO_PROXY.open(head, timeout=10) as answer:
+                digest = answer.headers["Docker-Content-Digest"]
+            delete = urllib.request.Request(f"http://{registry}/v2/{name}/manifests/{digest}", method="DELETE")
+            _NO_PROXY.open(delete, timeout=10).close()
+    except OSError:
+        pass  # a registry without deletes (405) keeps the tag: harmless, the name is unique
+
+
+def test_trivy_downloads_the_db_artifact(
+    registry: str, repository: str, fake_rootfs: Path, planted_cache: Path, tmp_path: Path
+) -> None:
+    digest = push_db_artifact(registry, repository, "2", planted_cache)
+    request = urllib.request.Request(f"http://{registry}/v2/{repository}/manifests/2", headers={"Accept": OCI_MANIFEST})
+    with _NO_PROXY.open(request, timeout=10) as answer:
+        assert answer.headers["Docker-Content-Digest"] == digest
+        manifest = json.loads(answer.read())
+    assert manifest["artifactType"] == ARTIFACT_TYPE
+    assert [(layer["mediaType"], layer["annotations"]) for layer in manifest["layers"]] == [
+        (LAYER_MEDIA_TYPE, {"org.opencontainers.image.title": "db.tar.gz"})
+    ]
+
+    empty = tmp_path / "empty-cache"
+    argv = ("rootfs", "--scanners", "vuln", "--format", "json", "--no-progress")
+    source = ("--db-repository", f"{registry}/{repository}:2", str(fake_rootfs))
+    first = trivy(*argv, *source, cache_dir=empty)
+    assert f'Artifact successfully downloaded\trepo="{registry}/{repository}:2"' in first.stderr
+    assert findings(json.loads(first.stdout)) == EXPECTED
+    second = trivy(*argv, *source, cache_dir=empty)
+    assert "Downloading vulnerability DB" not in second.stderr  # NextUpdate is ahead: the download is kept
+    assert findings(json.loads(second.stdout)) == EXPECTED
+    assert (empty / "db/trivy.db").read_bytes() == (planted_cache / "db/trivy.db").read_bytes()
+    info = db_info(empty)
+    assert {key: info[key] for key in ("Version", "NextUpdate", "UpdatedAt")} == {
+        key: EXPECTED_DB_INFO[key] for key in ("Version", "NextUpdate", "UpdatedAt")
+    }
+    assert info["DownloadedAt"] != EXPECTED_DB_INFO["DownloadedAt"]  # trivy stamps its own download

@@ -7,9 +7,16 @@ format (go.etcd.io/bbolt: page.go, node.go, bucket.go, db.go); the trivy half fo
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import json
 import re
 import struct
+import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -309,6 +316,16 @@ DEBIAN_DATA_SOURCE = {
 }
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time: the published DB's DownloadedAt, which trivy fills in
 
+# The OCI artifact: trivy checks the layer's media type and takes the file name from its title annotation, then
+# unpacks it by that name's extension (pkg/oci/artifact.go, pkg/db/db.go). The artifact type is the one trivy-db's
+# own release job pushes with (`oras push --artifact-type`); trivy does not read it.
+LAYER_MEDIA_TYPE = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
+ARTIFACT_TYPE = "application/vnd.aquasec.trivy.config.v1+json"
+LAYER_TITLE = "db.tar.gz"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+_EMPTY_CONFIG = b"{}"
+
 
 @dataclass(frozen=True)
 class Advisory:
@@ -395,3 +412,80 @@ def write_db(cache_dir: Path, advisories: Iterable[Advisory], *, next_update: da
     }
     (db_dir / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return db_dir
+
+
+def pack_oci_layer(cache_dir: Path) -> bytes:
+    """The DB's OCI layer: a tar.gz of trivy.db and metadata.json, byte-identical for the same DB."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name in ("trivy.db", "metadata.json"):
+            content = (cache_dir / "db" / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), 0o644, 0
+            tar.addfile(info, io.BytesIO(content))
+    return raw.getvalue()
+
+
+class RegistryError(Exception):
+    """The registry refused a step of the push: what was asked, what it answered."""
+
+    def __init__(self, *, method: str, url: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {url}: HTTP {status}: {body[:500]}")
+        self.method, self.url, self.status, self.body = method, url, status, body
+
+
+def _digest(content: bytes) -> str:
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+# No proxy, ever: the registry is a local one and a proxy from the environment would take the traffic off the host.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _send(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        return _OPENER.open(request, timeout=60)
+    except urllib.error.HTTPError as error:
+        answer = error.read().decode(errors="replace")
+        raise RegistryError(method=method, url=url, status=error.code, body=answer) from error
+
+
+def _push_blob(base: str, content: bytes) -> dict[str, Any]:
+    """Upload one blob (a monolithic upload: POST, then PUT with the digest); return its descriptor."""
+    digest = _digest(content)
+    with _send("POST", f"{base}/blobs/uploads/", b"") as started:
+        location = urllib.parse.urljoin(base + "/", started.headers["Location"])
+    if urllib.parse.urlsplit(location).netloc != urllib.parse.urlsplit(base).netloc:
+        raise ValueError(f"the registry sent the upload elsewhere: {location}")
+    separator = "&" if "?" in location else "?"
+    upload = f"{location}{separator}digest={urllib.parse.quote(digest)}"
+    with _send("PUT", upload, content, {"Content-Type": "application/octet-stream"}):
+        pass
+    return {"digest": digest, "size": len(content)}
+
+
+def push_db_artifact(registry: str, repository: str, tag: str, cache_dir: Path) -> str:
+    """Push the DB in `cache_dir` as the artifact `--db-repository registry/repository:tag` takes; return its digest.
+
+    Plain HTTP and the OCI distribution API only, the shape trivy-db's releases have: one layer of
+    LAYER_MEDIA_TYPE titled db.tar.gz, the empty config, ARTIFACT_TYPE.
+    """
+    base = f"http://{registry}/v2/{repository}"
+    config = {"mediaType": OCI_EMPTY, **_push_blob(base, _EMPTY_CONFIG)}
+    layer = {
+        "mediaType": LAYER_MEDIA_TYPE,
+        **_push_blob(base, pack_oci_layer(cache_dir)),
+        "annotations": {"org.opencontainers.image.title": LAYER_TITLE},
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": ARTIFACT_TYPE,
+        "config": config,
+        "layers": [layer],
+    }
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    with _send("PUT", f"{base}/manifests/{tag}", body, {"Content-Type": OCI_MANIFEST}):
+        pass
+    return _digest(body)
