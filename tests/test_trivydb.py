@@ -474,6 +474,68 @@ def test_trivy_reads_a_db_of_many_pages(fake_rootfs: Path, tmp_path: Path) -> No
     assert [v["Description"] for v in planted] == [long_description, long_description]
 
 
+# --- a real trixie root filesystem ------------------------------------------------------------------------------
+
+
+def _real_rootfs_tarball() -> Path | None:
+    given = os.environ.get("FACTORY_TEST_ROOTFS")
+    if given:
+        return Path(given)
+    found = sorted(
+        (Path.home() / ".cache/factory/rootfs").glob("rootfs-trixie-amd64-*.tar"), key=lambda p: p.stat().st_mtime
+    )
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="module")
+def real_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tarball = _real_rootfs_tarball()
+    if tarball is None:
+        pytest.skip("no trixie rootfs tarball in ~/.cache/factory/rootfs (set FACTORY_TEST_ROOTFS)")
+    root = tmp_path_factory.mktemp("trixie")
+    with tarfile.open(tarball) as tar:
+        # Our own bootstrap, trusted as such; device nodes are left out (nothing trivy reads, and root-only).
+        members = [m for m in tar if m.isreg() or m.isdir() or m.issym() or m.islnk()]
+        tar.extractall(root, members=members, filter="fully_trusted")
+    return root
+
+
+def test_trivy_on_a_real_trixie_rootfs(real_rootfs: Path, tmp_path: Path) -> None:
+    installed = parse_dpkg_status((real_rootfs / "var/lib/dpkg/status").read_text(encoding="utf-8"))
+    sources = {source: source_version for _, source, source_version, _ in installed}
+    missing = {"glibc", "apt", "tzdata", "ca-certificates"} - set(sources)
+    assert not missing, f"the rootfs has no {sorted(missing)}: not a trixie minbase?"
+    newer, older = "+planted1", "~older"  # Debian version rules: + sorts after the end, ~ before it
+    advisories = [
+        Advisory("CVE-2099-2001", "debian 13", "glibc", sources["glibc"] + newer, "HIGH", "glibc: planted"),
+        Advisory("CVE-2099-2002", "debian 13", "apt", None, "MEDIUM", "apt: planted, unfixed"),
+        Advisory("CVE-2099-2003", "debian 13", "tzdata", sources["tzdata"] + newer, "LOW", "tzdata: planted"),
+        Advisory(
+            "CVE-2099-2004", "debian 13", "ca-certificates", sources["ca-certificates"] + older, "CRITICAL", "old"
+        ),
+    ]
+    expected = sorted(
+        (a.id, package, version, a.fixed_version, a.severity, "affected" if a.fixed_version is None else "fixed")
+        for a in advisories[:3]  # not the ca-certificates one: fixed before the installed version
+        for package, source, _, version in installed
+        if source == a.source_package
+    )
+    assert {finding[1] for finding in expected} >= {"libc6", "libc-bin", "apt", "libapt-pkg7.0", "tzdata"}
+    cache = tmp_path / "cache"
+    write_db(cache, advisories, next_update=NEXT_UPDATE, updated_at=UPDATED_AT)
+    report = scan(real_rootfs, cache, "--skip-db-update")
+    debian_version = (real_rootfs / "etc/debian_version").read_text(encoding="utf-8").strip()
+    assert report["Metadata"]["OS"] == {"Family": "debian", "Name": debian_version}
+    assert len(report["Results"][0]["Packages"]) == len(installed)
+    assert findings(report) == expected
+    sbom = tmp_path / "sbom.json"
+    trivy(
+        "rootfs", "--skip-db-update", "--format", "cyclonedx", "--output", str(sbom), str(real_rootfs), cache_dir=cache
+    )
+    assert findings(scan(sbom, cache, "--skip-db-update", command="sbom")) == expected
+    assert db_info(cache) == EXPECTED_DB_INFO
+
+
 # --- the DB as an OCI artifact in the local registry -------------------------------------------------------------
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
