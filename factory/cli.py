@@ -47,6 +47,7 @@ Exit codes:
   6  lint findings at or above the failure threshold
   7  a build failed (independent targets still finished)
   8  a built image failed verification
+  9  the security gate failed (a fixable finding at the threshold, a secret)
   70 internal error (a bug: please report it)
 """
 
@@ -575,6 +576,52 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     present.verified(verification, output)
     if not verification.passed:
         sys.exit(int(ExitCode.VERIFY_FAILED))
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "sarif", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text: a table; json: the stable report; sarif: violations for code scanning; markdown: for a step summary.",
+)
+@click.argument("targets", nargs=-1)
+@_record_option
+@click.pass_context
+def scan(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
+    """Scan every built image of a build record per platform: SBOM, vulnerabilities, secrets; the gate decides.
+
+    trivy reports everything; factory.yaml `scan:` decides (fixable findings at
+    or above `fail_on`, default HIGH, fail; unfixed ones warn at CRITICAL;
+    secrets always fail), with the exceptions of security/exceptions.yaml.
+    The SBOM of each digest is made once and cached; the reports (scan.json,
+    scan.md, scan.sarif) go beside the record and the verdicts into it.
+    Exit 9 when the gate fails.
+    """
+    from factory import pipeline, progress, scan_reports
+
+    workspace = _workspace(ctx)
+    path = pipeline.record_path(workspace, record_path)
+    with progress.open_board() as board:
+        outcome = pipeline.scan(workspace, path, board, targets)
+    present.scanned(outcome, output, scan_reports)
+    if not outcome.passed:
+        sys.exit(int(ExitCode.SCAN_FAILED))
+
+
+@main.command()
+@OUTPUT
+@_record_option
+@click.pass_context
+def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
+    """The verdicts of a build record: target x platform x (built, verified, scanned, findings)."""
+    from factory import pipeline
+    from factory import record as records
+
+    workspace = _workspace(ctx)
+    present.status(records.read(pipeline.record_path(workspace, record_path)), output)
 
 
 @main.command()

@@ -25,6 +25,7 @@ class ExitCode(enum.IntEnum):
     LINT_FAILED = 6  # lint findings at or above the failure threshold
     BUILD_FAILED = 7  # at least one target failed to build (the others finished)
     VERIFY_FAILED = 8  # a built image failed a check when run
+    SCAN_FAILED = 9  # the security gate failed (a finding at the threshold, a secret)
     INTERNAL = 70  # a bug in the factory itself
 
 
@@ -117,6 +118,12 @@ class BuildFailed(FactoryError):
     """Building an image (or bootstrapping its root filesystem) failed."""
 
     exit_code = ExitCode.BUILD_FAILED
+
+
+class ScanFailed(FactoryError):
+    """The security gate failed for at least one image."""
+
+    exit_code = ExitCode.SCAN_FAILED
 
 
 class VerifyFailed(FactoryError):

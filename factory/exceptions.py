@@ -130,7 +130,7 @@ def trivyignore(exceptions: Sequence[Exception_]) -> str:
         entry: dict[str, object] = {
             "id": item.id,
             "statement": f"{item.kind}: {item.statement} (owner {item.owner})",
-            "expired_at": item.expires.isoformat(),
+            "expired_at": f"{item.expires.isoformat()}T23:59:59Z",  # trivy wants RFC 3339; the day itself counts
         }
         if item.packages:
             entry["purls"] = list(item.packages)

@@ -16,10 +16,11 @@ CLI does), and every long stage reports on the Board it is given.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from factory import model, rendered, site
 from factory import record as records
@@ -33,6 +34,7 @@ from factory.yamlmarks import load_file
 if TYPE_CHECKING:
     from factory.lint.ignores import IgnoreFile
     from factory.lint.runner import Report
+    from factory.scan import DbInfo, ImageScan
     from factory.verify import ImageVerification
 
 TOOLS = ("hadolint", "shellcheck", "trivy")
@@ -262,6 +264,117 @@ def record_path(workspace: Workspace, given: Path | None) -> Path:
     if not path.is_file():
         raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
     return path
+
+
+# -- scan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    """What the gate decided: the record with its verdicts, every image's scan and the report files."""
+
+    record: records.BuildRecord
+    scans: list[ImageScan]
+    db: DbInfo
+    exceptions: dict[str, str]  # exception id -> state over every image scanned
+    reports: dict[str, Path]  # json, markdown, sarif
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.scans) and all(s.passed for s in self.scans)
+
+
+def scan(
+    workspace: Workspace,
+    record_path: Path,
+    board: Board,
+    selection: Sequence[str] = (),
+    *,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> ScanOutcome:
+    """Scan every built image of the record per platform; write the verdicts into the record and the reports."""
+    from factory import exceptions as excs
+    from factory import scan as scanning
+    from factory import scan_reports
+    from factory.progress import Phase
+
+    today = today or dt.date.today()
+    now = now or dt.datetime.now(dt.UTC)
+    record = records.read(record_path)
+    wanted = _selected(record, record_path, selection)
+    settings = workspace.site.scan
+    exceptions = excs.load(workspace.project.root, today, workspace.project.root / settings.exceptions)
+    scanner = scanning.Scanner(
+        settings, scanning.Database.of(settings, workspace.site.cache_dir), workspace.site.cache_dir, exceptions, today
+    )
+    board.note("vulnerability DB: preparing")
+    db = scanner.prepare_db()
+    age = db.age_days(now)
+    board.note(f"vulnerability DB: version {db.version}, updated {db.updated_at} ({age} days ago)")
+    by_id = {t.id: t for t in record.targets}
+    scans: list[scanning.ImageScan] = []
+    for target in record.targets:
+        if target.status != records.Status.BUILT or (wanted is not None and target.id not in wanted):
+            continue
+        parent = by_id.get(target.base_id or "")
+        for platform in target.platforms:
+            board.update(target.id, platform, Phase.SCANNING, "sbom")
+            image = target.images.get(platform)
+            repository = target.repository
+            if image is None or repository is None:
+                raise UsageProblem(f"{target.id} has no {platform} digest in {record_path}: build it again")
+            reference = f"{repository}@{image.digest}"
+            sbom = scanner.sbom(reference, image.digest, platform)
+            parent_layers: list[str] = []
+            if parent is not None and parent.repository and platform in parent.images:
+                parent_digest = parent.images[platform].digest
+                parent_sbom = scanner.sbom(f"{parent.repository}@{parent_digest}", parent_digest, platform)
+                parent_layers = scanning.sbom_layers(parent_sbom)
+            board.update(target.id, platform, Phase.SCANNING, "vulnerabilities, secrets")
+            result = scanning.ImageScan(target.id, platform, image.digest, str(sbom), db, target.dockerfile)
+            result.findings = scanner.vulnerabilities(sbom, target.id, parent_layers, parent.id if parent else None)
+            result.secrets = scanner.secrets(reference, image.digest, platform)
+            scanner.judge(result, age)
+            scans.append(result)
+            summary = _scan_summary(result)
+            board.update(target.id, platform, Phase.SCANNED if result.passed else Phase.FAILED, summary)
+    states = _exception_states(exceptions, scans, today)
+    directory = workspace.builds / record.run_id
+    reports = scan_reports.write(directory, scans, db, states, settings)
+    at = records.now()
+    for result in scans:
+        verdict = records.Verdict(result.passed, _scan_summary(result), at, str(reports["json"]))
+        record.result(result.target).verdicts.setdefault("scan", {})[result.platform] = verdict
+    save(workspace, record, record_path)
+    return ScanOutcome(record, scans, db, states, reports)
+
+
+def _selected(record: records.BuildRecord, path: Path, selection: Sequence[str]) -> set[str] | None:
+    built = {t.id for t in record.targets}
+    unknown = sorted(set(selection) - built)
+    if unknown:
+        raise UsageProblem(f"{', '.join(unknown)} not in the record {path} (it has: {', '.join(sorted(built))})")
+    return set(selection) if selection else None
+
+
+def _scan_summary(result: ImageScan) -> str:
+    if result.failing:
+        return f"{len(result.failing)} failing: {result.failing[0]}"
+    shown = [f for f in result.findings if not f.suppressed]
+    return f"passed: {len(shown)} findings, {len(result.warnings)} warnings"
+
+
+def _exception_states(exceptions: Sequence[Any], scans: Sequence[ImageScan], today: dt.date) -> dict[str, str]:
+    """Each exception's state over the whole scan: stale when it matched no finding of any image."""
+    from factory import exceptions as excs
+
+    states: dict[str, str] = {}
+    for item in exceptions:
+        seen = [s.exceptions[item.id] for s in scans if item.id in s.exceptions]
+        matched = any(state != excs.State.STALE for state in seen)
+        states[item.id] = str(item.state(today, matched=matched))
+    return states
 
 
 # -- the main job ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import Verification
+    from factory.pipeline import ScanOutcome, Verification
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -255,3 +255,46 @@ def verified(verification: Verification, output: str) -> None:
 
 def internal(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc} (set FACTORY_DEBUG=1 for a traceback)"
+
+
+def scanned(outcome: ScanOutcome, output: str, reports: Any) -> None:
+    """The gate's result in the chosen format (the files themselves are beside the record)."""
+    if output == "json":
+        click.echo(outcome.reports["json"].read_text(), nl=False)
+        return
+    if output in ("sarif", "markdown"):
+        click.echo(outcome.reports[output].read_text(), nl=False)
+        return
+    click.echo(reports.table(outcome.scans, outcome.db), nl=False)
+    for exception, state in sorted(outcome.exceptions.items()):
+        click.echo(f"exception {exception}: {state}")
+    verdict = "passed" if outcome.passed else "FAILED"
+    colour = "green" if outcome.passed else "red"
+    click.echo(style(f"gate {verdict}", colour, err=False) + f" (reports: {outcome.reports['json'].parent})")
+
+
+def status(record: records.BuildRecord, output: str) -> None:
+    """target x platform x (built, verified, scanned)."""
+    rows = []
+    for target in record.targets:
+        for platform in target.platforms or ["-"]:
+            row: dict[str, Any] = {"target": target.id, "platform": platform, "built": str(target.status)}
+            for stage in ("verify", "scan"):
+                verdict = target.verdicts.get(stage, {}).get(platform)
+                row[stage] = None if verdict is None else {"passed": verdict.passed, "summary": verdict.summary}
+            rows.append(row)
+    if output == "json":
+        echo_json({"run": record.run_id, "images": rows})
+        return
+    click.echo(f"run {record.run_id} (record schema {record.schema})")
+    click.echo(f"{'target':<28} {'platform':<12} {'built':<8} {'verified':<9} {'scanned':<8} findings")
+    for row in rows:
+        verify, scan = row["verify"], row["scan"]
+        findings = scan["summary"] if scan else ""
+        click.echo(
+            f"{row['target']:<28} {row['platform']:<12} {row['built']:<8} {_mark(verify):<9} {_mark(scan):<8} {findings}"
+        )
+
+
+def _mark(verdict: dict[str, Any] | None) -> str:
+    return "-" if verdict is None else ("ok" if verdict["passed"] else "FAILED")

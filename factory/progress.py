@@ -60,6 +60,8 @@ class Phase(enum.StrEnum):
     PUSHED = "pushed"
     VERIFYING = "verifying"
     VERIFIED = "verified"
+    SCANNING = "scanning"
+    SCANNED = "scanned"
     FAILED = "failed"
     SKIPPED = "skipped"
 
@@ -81,6 +83,8 @@ LOOKS: Mapping[Phase, Look] = MappingProxyType(
         Phase.PUSHED: Look("green"),
         Phase.VERIFYING: Look("bold magenta", running=True),
         Phase.VERIFIED: Look("bold green"),
+        Phase.SCANNING: Look("bold blue", running=True),
+        Phase.SCANNED: Look("bold green"),
         Phase.FAILED: Look("bold red"),
         Phase.SKIPPED: Look("yellow"),
     }

@@ -31,6 +31,7 @@ PLATFORMS = (
     "linux/s390x",
     "linux/riscv64",
 )
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")  # trivy's, lowest first
 # Debian architecture names equal BuildKit's TARGETARCH for these platforms.
 ARCHES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64")
 # Labels the factory sets itself: a definition setting them would lie about the image
@@ -245,6 +246,28 @@ SITE = {
             "snapshot": K("snapshot", nullable=True),
             "snapshot_archive": K("snapshot_url", nullable=True),
             "snapshot_security_archive": K("snapshot_url", nullable=True),
+        },
+    },
+    "scan": {
+        "type": "dict",
+        "schema": {
+            "fail_on": {"type": "string", "allowed": list(SEVERITIES)},
+            "unfixed": {
+                "type": "dict",
+                "schema": {
+                    "fail_on": {"type": "string", "allowed": list(SEVERITIES), "nullable": True},
+                    "warn_on": {"type": "string", "allowed": list(SEVERITIES), "nullable": True},
+                },
+            },
+            "db": {
+                "type": "dict",
+                "schema": {
+                    "repository": K("reference", nullable=True),
+                    "cache_dir": K("file_path", nullable=True),
+                    "max_age_days": {"type": "integer", "min": 1, "max": 365},
+                },
+            },
+            "exceptions": K("file_path"),
         },
     },
     # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.

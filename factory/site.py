@@ -71,6 +71,19 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    """The security gate's policy (factory.yaml `scan:`); trivy reports everything, this decides."""
+
+    fail_on: str = "HIGH"  # a fixable finding at or above this severity fails the gate
+    unfixed_fail_on: str | None = None  # an unfixed one fails at or above this (None: never)
+    unfixed_warn_on: str | None = "CRITICAL"  # ... and is a warning at or above this
+    db_repository: str | None = None  # the vulnerability DB as an OCI artifact (a mirror of trivy's)
+    db_cache: str | None = None  # a directory already holding db/trivy.db (offline): used as it is
+    db_max_age_days: int = 7  # an older DB is a warning, never a silent pass
+    exceptions: str = "security/exceptions.yaml"
+
+
+@dataclass(frozen=True)
 class OSSource:
     """Overrides for where the OS base packages come from."""
 
@@ -91,6 +104,7 @@ class Site:
     platforms: tuple[str, ...] | None = None  # None: every platform a target declares
     builders: tuple[Builder, ...] = ()
     build: BuildSettings = field(default_factory=BuildSettings)
+    scan: ScanSettings = field(default_factory=ScanSettings)
     os: OSSource = field(default_factory=OSSource)
     state_dir: Path = Path(".factory")
     cache_dir: Path = Path.home() / ".cache" / "factory"
@@ -131,10 +145,26 @@ def from_data(data: Mapping[str, Any]) -> Site:
         platforms=tuple(data["platforms"]) if data.get("platforms") else None,
         builders=builders,
         build=BuildSettings(**data.get("build", {})),
+        scan=_scan(data.get("scan") or {}),
         os=OSSource(**data.get("os", {})),
         state_dir=Path(data.get("state_dir", defaults.state_dir)),
         pins_allowed=tuple((data.get("pins") or {}).get("allow", ())),
         cache_dir=Path(data["cache_dir"]).expanduser() if "cache_dir" in data else defaults.cache_dir,
+    )
+
+
+def _scan(data: Mapping[str, Any]) -> ScanSettings:
+    unfixed = data.get("unfixed") or {}
+    db = data.get("db") or {}
+    defaults = ScanSettings()
+    return ScanSettings(
+        fail_on=data.get("fail_on", defaults.fail_on),
+        unfixed_fail_on=unfixed.get("fail_on", defaults.unfixed_fail_on),
+        unfixed_warn_on=unfixed.get("warn_on", defaults.unfixed_warn_on),
+        db_repository=db.get("repository", defaults.db_repository),
+        db_cache=db.get("cache_dir", defaults.db_cache),
+        db_max_age_days=db.get("max_age_days", defaults.db_max_age_days),
+        exceptions=data.get("exceptions", defaults.exceptions),
     )
 
 
@@ -149,10 +179,14 @@ def _resolve(root: Path, site: Site) -> Site:
     if build.ca_bundle not in (None, "auto", "none"):
         build = dataclasses.replace(build, ca_bundle=at_root(build.ca_bundle))
     builders = tuple(dataclasses.replace(b, tls={k: at_root(v) for k, v in b.tls.items()}) for b in site.builders)
+    scan = site.scan
+    if scan.db_cache is not None:
+        scan = dataclasses.replace(scan, db_cache=at_root(scan.db_cache))
     return dataclasses.replace(
         site,
         builders=builders,
         build=build,
+        scan=scan,
         state_dir=Path(at_root(str(site.state_dir))),
         cache_dir=Path(at_root(str(site.cache_dir))),
     )

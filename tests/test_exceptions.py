@@ -83,7 +83,7 @@ def test_trivyignore_carries_statement_and_expiry_and_leaves_vex_to_vex(tmp_path
             {
                 "id": "CVE-2026-0001",
                 "statement": "waiting_for_upstream: no fixed version in trixie yet (owner platform@example.invalid)",
-                "expired_at": "2027-01-15",
+                "expired_at": "2027-01-15T23:59:59Z",
                 "purls": ["pkg:deb/debian/glibc"],
             }
         ]

@@ -201,7 +201,7 @@ def test_update_adds_an_unknown_row_and_counts_follow_phase_order() -> None:
 
 def test_every_phase_has_a_look() -> None:
     assert set(LOOKS) == set(Phase)
-    assert [p for p in Phase if LOOKS[p].running] == [Phase.BUILDING, Phase.VERIFYING]
+    assert [p for p in Phase if LOOKS[p].running] == [Phase.BUILDING, Phase.VERIFYING, Phase.SCANNING]
 
 
 class SlowRecorder(Recorder):
@@ -262,10 +262,13 @@ def _every_phase(board: Board, clock: FakeClock) -> None:
     board.update("pushed-target", ARM, Phase.BUILDING, "FROM os", step="1/5")
     board.update("verifying-target", ARM, Phase.VERIFYING, "uname -m")
     board.update("verified-target", ARM, Phase.VERIFYING)
+    board.update("scanning-target", ARM, Phase.SCANNING, "sbom")
+    board.update("scanned-target", ARM, Phase.SCANNING)
     board.update("failed-target", ARM, Phase.BUILDING)
     clock.advance(60)
     board.update("pushed-target", ARM, Phase.PUSHED, "sha256:4f1e")
     board.update("verified-target", ARM, Phase.VERIFIED, "7 checks passed")
+    board.update("scanned-target", ARM, Phase.SCANNED, "0 failing")
     board.update("failed-target", ARM, Phase.FAILED, 'process "/bin/sh -c make" exit code: 2')
     board.update("skipped-target", ARM, Phase.SKIPPED, "base os:trixie failed")
     clock.advance(15)
@@ -273,14 +276,15 @@ def _every_phase(board: Board, clock: FakeClock) -> None:
 
 def test_live_table_shows_every_row_phase_and_time() -> None:
     clock = FakeClock()
-    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console = Console(file=io.StringIO(), width=140, color_system=None)
     sink = LiveSink(console, clock)
     board = Board(sink, clock)
     _every_phase(board, clock)
     console.print(sink.render())
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     assert lines[0] == (
-        "7 images: 1 waiting, 1 building, 1 pushed, 1 verifying, 1 verified, 1 failed, 1 skipped   elapsed 1:17"
+        "9 images: 1 waiting, 1 building, 1 pushed, 1 verifying, 1 verified, 1 scanning, 1 scanned, 1 failed,"
+        " 1 skipped   elapsed 1:17"
     )
     table = [" ".join(line.split()) for line in lines[1:]]
     assert "target platform state step detail time" in table
@@ -291,6 +295,8 @@ def test_live_table_shows_every_row_phase_and_time() -> None:
     assert "verified-target linux/arm64 verified 7 checks passed 1:00" in table
     assert 'failed-target linux/arm64 failed process "/bin/sh -c make" exit code: 2 1:00' in table
     assert "skipped-target linux/arm64 skipped base os:trixie failed -" in table
+    assert "scanning-target linux/arm64 scanning sbom 1:15" in table
+    assert "scanned-target linux/arm64 scanned 0 failing 1:00" in table
 
 
 def test_on_a_narrow_terminal_the_detail_gives_way() -> None:
