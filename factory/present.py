@@ -291,9 +291,8 @@ def status(record: records.BuildRecord, output: str) -> None:
     for row in rows:
         verify, scan = row["verify"], row["scan"]
         findings = scan["summary"] if scan else ""
-        click.echo(
-            f"{row['target']:<28} {row['platform']:<12} {row['built']:<8} {_mark(verify):<9} {_mark(scan):<8} {findings}"
-        )
+        marks = f"{_mark(verify):<9} {_mark(scan):<8}"
+        click.echo(f"{row['target']:<28} {row['platform']:<12} {row['built']:<8} {marks} {findings}")
 
 
 def _mark(verdict: dict[str, Any] | None) -> str:
