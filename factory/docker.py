@@ -141,6 +141,23 @@ class Docker:
                 container.remove(force=True)
         return RunOutcome(code, output, round(time.monotonic() - start, 2), timed_out)
 
+    def volume(self, name: str) -> str:
+        """Create (or reuse) a named volume; its name."""
+        try:
+            self.client.volumes.create(name=name)
+        except (docker_errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EnvironmentProblem(f"cannot create the volume {name}: {_short(exc)}") from exc
+        return name
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume (gone already is fine)."""
+        try:
+            self.client.volumes.get(name).remove(force=True)
+        except docker_errors.NotFound:
+            return
+        except (docker_errors.APIError, requests.exceptions.RequestException) as exc:
+            raise EnvironmentProblem(f"cannot remove the volume {name}: {_short(exc)}") from exc
+
     def stop_time(self, spec: ContainerSpec, *, grace: int, settle: float = 1.0, timeout: float = 300) -> StopOutcome:
         """Start a long-running container, wait until it runs (plus `settle` s), time `docker stop -t grace`."""
         try:

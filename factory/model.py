@@ -144,6 +144,15 @@ def published_tags(tags: tuple[str, ...], variant: str, versioned: bool, suffix:
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A program verify makes in one image (under /artifact) and runs in others."""
+
+    script: str
+    run: tuple[str, ...]
+    run_in: tuple[str, ...]  # target ids
+
+
+@dataclass(frozen=True)
 class Target:
     """One image to build: a stack at a version in a variant, for some platforms."""
 
@@ -164,6 +173,7 @@ class Target:
     cmd: tuple[str, ...]
     sources: tuple[str, ...] = field(default=())
     origin: tuple[str, int | None] = ("", None)  # file and line that define this target
+    artifact: Artifact | None = None
 
     @property
     def id(self) -> str:

@@ -110,8 +110,19 @@ VARIANT_ADDITIONS = {
     "cmd": COMMAND,
 }
 
+# A program made in this image and run in others (java: a jar the JDK builds runs on the JRE).
+ARTIFACT = {
+    "type": "dict",
+    "schema": {
+        "script": K("script", required=True),  # writes the artifact under /artifact
+        "run": {**COMMAND, "required": True},  # how the images of run_in run it
+        "run_in": {"type": "list", "empty": False, "schema": K("name"), "check_with": "unique", "required": True},
+    },
+}
+
 VARIANT = {
     "description": LINE,
+    "artifact": ARTIFACT,
     "from": K("name"),  # 'os', 'scratch' or another variant: checked against the stack by the catalogue
     "template": K("name"),
     "tag_suffix": K("tag_suffix"),

@@ -294,6 +294,7 @@ class Expander:
                 chain.problem(("variants", variant, "template"), f"no template templates/{template}.Dockerfile.j2")
             )
         run = "\n".join(s.strip("\n") for s in (spec.get("run", ""), extra.get("run", "")) if s.strip())
+        artifact = self._artifact(chain, variant, spec, image, version)
         return model.Target(
             stack=chain.name,
             version=version,
@@ -323,7 +324,30 @@ class Expander:
             cmd=tuple(extra.get("cmd") or spec.get("cmd") or ()),
             sources=tuple(m.file for m in chain.files),
             origin=chain.locate(tag_path),
+            artifact=artifact,
         )
+
+    def _artifact(
+        self, chain: Chain, variant: str, spec: Mapping[str, Any], image: str, version: str | None
+    ) -> model.Artifact | None:
+        """The variant's artifact, run_in names resolved to target ids (same version, or unversioned)."""
+        data = spec.get("artifact")
+        if data is None:
+            return None
+        variants = chain.data["variants"]
+        run_in = []
+        for index, name in enumerate(data["run_in"]):
+            if name not in variants:
+                self.problems.append(
+                    chain.problem(
+                        ("variants", variant, "artifact", "run_in", index),
+                        f"no variant {name!r} in this stack{did_you_mean(name, variants)}",
+                    )
+                )
+                continue
+            versioned = variants[name].get("versioned", True)
+            run_in.append(model.target_id(image, version if versioned else None, name))
+        return model.Artifact(data["script"], tuple(data["run"]), tuple(run_in))
 
     def _install_step(
         self, chain: Chain, path: Path_, step: Mapping[str, Any], platforms: list[str]

@@ -60,7 +60,57 @@ class Verifier:
                 continue
             for platform in target.platforms:
                 results.append(self._one(target, platform, os_pin))
+        self._artifacts(record, results)
         return results
+
+    def _artifacts(self, record: records.BuildRecord, results: list[ImageVerification]) -> None:
+        """Programs made in one image and run in others (a jar the JDK builds runs on the JRE)."""
+        by_key = {(r.target, r.platform): r for r in results}
+        for maker in [t for t in record.targets if (t.id, t.platforms[0] if t.platforms else "") in by_key]:
+            artifact = self.catalogue.target(maker.id).artifact
+            if artifact is None:
+                continue
+            for platform in maker.platforms:
+                made_in = by_key.get((maker.id, platform))
+                if made_in is None:
+                    continue
+                volume = self.docker.volume(f"factory-artifact-{record.run_id}-{_slug(maker.id)}-{_slug(platform)}")
+                try:
+                    self._artifact(artifact, made_in, [by_key[(t, platform)] for t in artifact.run_in
+                                                       if (t, platform) in by_key], volume)  # fmt: skip
+                finally:
+                    self.docker.remove_volume(volume)
+
+    def _artifact(
+        self, artifact: model.Artifact, made_in: ImageVerification, runs: list[ImageVerification], volume: str
+    ) -> None:
+        user = self.catalogue.os.user
+        toolbox = {self._toolboxes[made_in.platform]: f"{TOOLBOX_MOUNT}:ro"}
+        self._run(
+            ContainerSpec(
+                made_in.reference, [BB, "chown", user.spec, "/artifact"], made_in.platform, user="0:0",
+                volumes={**toolbox, volume: "/artifact:rw"},
+            )
+        )  # fmt: skip
+        made = self._run(
+            ContainerSpec(
+                made_in.reference, ["sh", "-c", f"set -eu\n{artifact.script}"], made_in.platform,
+                volumes={volume: "/artifact:rw"},
+            )
+        )  # fmt: skip
+        made_in.checks.append(Check("artifact: made", made.exit_code == 0, _failure(made) if made.exit_code else ""))
+        if made.exit_code != 0:
+            self.board.update(made_in.target, made_in.platform, Phase.FAILED, "artifact: made")
+            return
+        for image in runs:
+            outcome = self._run(
+                ContainerSpec(image.reference, list(artifact.run), image.platform, volumes={volume: "/artifact:ro"})
+            )
+            name = f"artifact of {made_in.target}: {image_checks.shown(artifact.run)}"
+            passed = outcome.exit_code == 0
+            image.checks.append(Check(name, passed, outcome.output.strip()[:200] if passed else _failure(outcome)))
+            if not passed:
+                self.board.update(image.target, image.platform, Phase.FAILED, name)
 
     def _one(self, target: records.TargetResult, platform: str, os_pin: str | None) -> ImageVerification:
         assert target.base_pin is not None
@@ -167,6 +217,10 @@ class Verifier:
 
     def _run(self, spec: ContainerSpec) -> RunOutcome:
         return self.docker.run(spec, timeout=COMMAND_TIMEOUT)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)
 
 
 def _failure(outcome: RunOutcome) -> str:

@@ -159,3 +159,39 @@ def test_bad_pins_are_located(make_project: Callable[..., Path]) -> None:
     with pytest.raises(DefinitionError) as info:
         _load(root)
     assert "pins/images.yaml:2: images.os:trixie.digest: expected sha256:<64 hex>, got 'md5:1'" in str(info.value)
+
+
+def test_an_artifact_runs_in_the_variants_it_names(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        files={
+            "stacks/tool.yaml": """
+variants:
+  runtime: {}
+  build:
+    from: runtime
+    artifact: {script: "make /artifact/x", run: [/artifact/x], run_in: [build, runtime, static]}
+  static: {versioned: false, from: scratch, template: static, tags: [static]}
+versions: [{version: "1", tags: ["1"]}]
+"""
+        }
+    )
+    artifact = _load(root).target("tool:1-build").artifact
+    assert artifact == model.Artifact(
+        "make /artifact/x", ("/artifact/x",), ("tool:1-build", "tool:1-runtime", "tool:static")
+    )
+    assert _load(root).target("tool:1-runtime").artifact is None
+
+
+def test_an_artifact_naming_no_variant_is_located(make_project: Callable[..., Path]) -> None:
+    root = make_project(
+        files={
+            "stacks/tool.yaml": "variants:\n  runtime:\n    artifact: {script: x, run: [x], run_in: [runtme]}\n"
+            "versions: [{version: '1', tags: ['1']}]\n"
+        }
+    )
+    with pytest.raises(DefinitionError) as info:
+        _load(root)
+    assert str(info.value) == (
+        "stacks/tool.yaml:3: variants.runtime.artifact.run_in[0]: no variant 'runtme' in this stack;"
+        " did you mean 'runtime'?"
+    )
