@@ -10,7 +10,10 @@ pass. With a warm cache this takes a minute; cold it takes most of an hour
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +21,7 @@ from click.testing import CliRunner
 from factory.cli import main
 from factory.project import Project
 from tests.conftest import REPO
+from tests.support.trivydb import Advisory, write_db
 
 pytestmark = pytest.mark.engine
 
@@ -47,3 +51,31 @@ def test_whole_catalogue_builds_and_verifies_on_both_platforms() -> None:
         assert names[:3] == ["architecture", "non-root user", "tini is PID 1"], result
         assert len(names) > 3, f"{result['target']} has no verify command"
         assert result["passed"], result
+
+
+def test_whole_catalogue_is_scanned_against_a_planted_db(tmp_path: Path) -> None:
+    """Every image of the build above on both platforms: the planted glibc advisory fails every image built on
+    the OS (glibc comes with its layers); go:static holds no OS packages and passes."""
+    latest = REPO / ".factory" / "builds" / "latest.json"
+    now = dt.datetime.now(dt.UTC)
+    advisory = Advisory("CVE-2099-3001", "debian 13", "glibc", "9:99-planted", "HIGH", "planted in every OS image")
+    write_db(tmp_path / "db", [advisory], next_update=now + dt.timedelta(days=365), updated_at=now)
+    project = tmp_path / "project"
+    for part in ("stacks", "templates", "rendered"):
+        shutil.copytree(REPO / part, project / part)
+    (project / "factory.yaml").write_text(f"scan:\n  db: {{cache_dir: {tmp_path / 'db'}}}\n")
+    result = CliRunner().invoke(main, ["--root", str(project), "scan", "--record", str(latest), "-o", "json"])
+    assert result.exit_code == 9, result.output[-3000:]
+    report = json.loads(result.stdout)
+    catalogue = Project(REPO).load()
+    assert {(i["target"], i["platform"]) for i in report["images"]} == {
+        (t.id, p) for t in catalogue.targets for p in ("linux/amd64", "linux/arm64")
+    }
+    for image in report["images"]:
+        failing = {(f["id"], f["package"], f["origin"]) for f in image["violations"]}
+        if image["target"] == "go:static":
+            assert image["passed"] and not image["findings"], image["target"]
+        elif image["target"] == catalogue.os.id:
+            assert ("CVE-2099-3001", "libc6", "own") in failing
+        else:  # from the OS layers, unless apt upgraded libc6 in the image's own (a point release since)
+            assert failing & {("CVE-2099-3001", "libc6", "base"), ("CVE-2099-3001", "libc6", "own")}, image["target"]

@@ -121,7 +121,12 @@ def test_the_gate_on_real_images(built: Path, tmp_path: Path) -> None:
         own = found[("CVE-2099-2002", "python3.13")]
         assert (own["fixed"], own["origin"], own["suppressed"]) == (f"{version}+planted1", "own", None)
         libc = found[("CVE-2099-2001", "libc6")]
-        assert (libc["origin"], libc["remedy"]) == ("base", "rebuild on a newer os:trixie")
+        os_libc = next(
+            f for i in report["images"] if i["target"] == "os:trixie" and i["platform"] == platform  # type: ignore[union-attr, index]
+            for f in i["findings"] if f["package"] == "libc6"
+        )  # fmt: skip
+        if libc["installed"] == os_libc["installed"]:  # not upgraded by the image's own apt run: the OS layer's
+            assert (libc["origin"], libc["remedy"]) == ("base", "rebuild on a newer os:trixie")
         assert found[("CVE-2099-2005", "ca-certificates")]["suppressed"] == "ignored"
         assert found[("CVE-2099-2006", "base-files")]["suppressed"] is None  # expired: counts again
         failing_ids = {(f["id"], f["package"]) for f in python["violations"]}
