@@ -32,7 +32,7 @@ def write(
     paths = {"json": directory / "scan.json", "markdown": directory / "scan.md", "sarif": directory / "scan.sarif"}
     records.atomic_write(paths["json"], json.dumps(as_json(scans, db, states), indent=2) + "\n")
     records.atomic_write(paths["markdown"], markdown(scans, db, states))
-    records.atomic_write(paths["sarif"], json.dumps(sarif(scans, settings), indent=2) + "\n")
+    records.atomic_write(paths["sarif"], json.dumps(sarif(scans, settings, db), indent=2) + "\n")
     return paths
 
 
@@ -115,7 +115,7 @@ def markdown(scans: Sequence[ImageScan], db: DbInfo, states: dict[str, str]) -> 
     return "\n".join(out) + "\n"
 
 
-def sarif(scans: Sequence[ImageScan], settings: ScanSettings) -> dict[str, Any]:
+def sarif(scans: Sequence[ImageScan], settings: ScanSettings, db: DbInfo | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log of the violations only (what fails the gate), within GitHub's result limit."""
     rules: dict[str, dict[str, Any]] = {}
     results: list[dict[str, Any]] = []
@@ -152,8 +152,13 @@ def sarif(scans: Sequence[ImageScan], settings: ScanSettings) -> dict[str, Any]:
         "tool": {"driver": {"name": "factory-scan", "version": __version__, "rules": list(rules.values())}},
         "results": results[:SARIF_LIMIT],
     }
+    properties: dict[str, Any] = {}
+    if db is not None:
+        properties["vulnerabilityDb"] = {"version": db.version, "updatedAt": db.updated_at}
     if truncated:
-        run["properties"] = {"truncated": True, "total": len(results)}
+        properties.update({"truncated": True, "total": len(results)})
+    if properties:
+        run["properties"] = properties
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 

@@ -144,6 +144,7 @@ def test_reports(db: Path, tmp_path: Path) -> None:
     assert image["counts"]["HIGH"] == {"fixable/base": 2}
     assert image["counts"]["CRITICAL"] == {"fixable/base": 1, "unfixed/base": 2}
     sarif = json.loads(paths["sarif"].read_text())
+    assert sarif["runs"][0]["properties"]["vulnerabilityDb"] == {"version": 2, "updatedAt": "2026-11-30T12:00:00Z"}
     assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == ["CVE-2099-1005", "CVE-2099-1001", "CVE-2099-1001"]
     location = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert location == "rendered/python/3.13/runtime/Dockerfile"
