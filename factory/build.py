@@ -14,6 +14,7 @@ import copy
 import datetime as dt
 import hashlib
 import os
+import platform as platform_module
 import re
 import secrets
 import shutil
@@ -90,6 +91,35 @@ def plan(
     if missing_platforms:
         raise UsageProblem(f"no platform left to build for {', '.join(missing_platforms)}")
     return chosen
+
+
+HELPER_ARG = "HELPER_PLATFORM"  # the platform the templates' helper stages (packages, fetch) run on
+MACHINES = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
+
+
+def host_platform() -> str | None:
+    """The platform of this machine, which is the local engine's build platform (None: not one we know)."""
+    return MACHINES.get(platform_module.machine().lower())
+
+
+def helper_platform(
+    target_id: str, dockerfile: str, base_platforms: set[str] | None, platforms: list[str], host: str | None
+) -> str | None:
+    """The HELPER_PLATFORM build arg for a local build of `platforms`, or None to keep the default.
+
+    The helper stages start FROM the base for the build platform; a base built
+    without it (`--platform linux/arm64` on an amd64 machine) has no such image,
+    so a single-platform build runs them on its target platform instead (emulated).
+    """
+    if f"ARG {HELPER_ARG}=" not in dockerfile or base_platforms is None or host in base_platforms:
+        return None
+    if len(platforms) == 1:
+        return platforms[0]
+    raise UsageProblem(
+        f"{target_id}: its base has no image for the build platform {host or 'of this machine'}, which its"
+        f" package and download stages run on: build {' and '.join(platforms)} one at a time (--platform),"
+        " or include the build platform"
+    )
 
 
 def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
@@ -252,7 +282,11 @@ class BuildRun:
             target_ref = (
                 reference if single else f"{reference}-{_slug(local[0])}" if len(local) == 1 else f"{reference}-local"
             )
-            self._buildx(step, context, tuple(local), target_ref, build_args, log, builder=None)
+            helper = helper_platform(
+                step.id, step.dockerfile.read_text(), set(base.images) if base else None, local, host_platform()
+            )
+            local_args = {**build_args, HELPER_ARG: helper} if helper else build_args
+            self._buildx(step, context, tuple(local), target_ref, local_args, log, builder=None)
             sources.append(target_ref)
             for p in local:
                 result.builders[p] = "local"

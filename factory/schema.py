@@ -34,6 +34,7 @@ PLATFORMS = (
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")  # trivy's, lowest first
 # Debian architecture names equal BuildKit's TARGETARCH for these platforms.
 ARCHES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64")
+MAX_CONCURRENCY = 32  # build.concurrency; the default is the usable cores, at most this
 # Labels the factory sets itself: a definition setting them would lie about the image
 # (and io.factory.variant="build" would silence the lint's compiler check).
 RESERVED_LABELS = ("io.factory.",)
@@ -243,7 +244,7 @@ SITE = {
             "cache": {"type": "boolean"},
             "sbom": {"type": "boolean"},
             "provenance": {"type": "boolean"},
-            "concurrency": {"type": "integer", "min": 1, "max": 32},
+            "concurrency": {"type": "integer", "min": 1, "max": MAX_CONCURRENCY},
             "ca_bundle": K("file_path", nullable=True),
             "network": {"type": "string", "allowed": ["default", "host"]},
             "syntax": K("frontend", nullable=True),

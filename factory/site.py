@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from factory.errors import DefinitionError
-from factory.schema import validate
+from factory.schema import MAX_CONCURRENCY, validate
 from factory.yamlmarks import load_file
 
 SITE_FILE = "factory.yaml"
@@ -56,6 +57,15 @@ class Builder:
         object.__setattr__(self, "driver", Driver(self.driver))  # "docker" given as text is Driver.DOCKER
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count), at most MAX_CONCURRENCY."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_CONCURRENCY))
+
+
 @dataclass(frozen=True)
 class BuildSettings:
     """How `factory build` drives buildx."""
@@ -64,7 +74,9 @@ class BuildSettings:
     cache: bool = True
     sbom: bool = False
     provenance: bool = False
-    concurrency: int = 1
+    # Independent targets built at once: by default one per usable core (the
+    # emulated arm64 half of a build keeps one core busy on its own).
+    concurrency: int = field(default_factory=lambda: usable_cores())
     ca_bundle: str | None = "auto"  # auto: the host's trust store; none: no secret; or a file
     network: str = "default"
     syntax: str | None = None

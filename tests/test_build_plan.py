@@ -7,7 +7,7 @@ import pytest
 
 from factory import build, builders
 from factory.docker import Docker
-from factory.errors import FactoryError
+from factory.errors import FactoryError, UsageProblem
 from factory.progress import Board, Phase, Row, Snapshot
 from factory.project import Project
 from tests.conftest import REPO
@@ -153,3 +153,32 @@ def test_heartbeat_names_the_current_step(tmp_path: Path) -> None:
     beats = iter([False, False, True])  # two periods pass, then the build ends
     build._Heartbeat("python:3.13-runtime", log, messages.append).beat(lambda _: next(beats))
     assert messages == ["python:3.13-runtime: still building: [linux/arm64 2/3] RUN <<EOT (set -eux...)"] * 2
+
+
+HELPER_DOCKERFILE = "ARG BASE_IMAGE=os@sha256:00\nARG HELPER_PLATFORM=${BUILDPLATFORM}\nFROM ${BASE_IMAGE}\n"
+
+
+def test_helper_stages_stay_on_the_build_platform_when_the_base_has_it() -> None:
+    both = {"linux/amd64", "linux/arm64"}
+    assert build.helper_platform("t", HELPER_DOCKERFILE, both, ["linux/arm64"], "linux/amd64") is None
+    assert build.helper_platform("t", HELPER_DOCKERFILE, None, ["linux/arm64"], "linux/amd64") is None  # no parent
+    assert build.helper_platform("t", "FROM os\n", {"linux/arm64"}, ["linux/arm64"], "linux/amd64") is None
+
+
+def test_helper_stages_follow_a_single_target_platform_the_base_was_built_for_alone() -> None:
+    arm = {"linux/arm64"}
+    assert build.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], "linux/amd64") == "linux/arm64"
+    assert build.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], None) == "linux/arm64"
+
+
+def test_helper_stages_cannot_follow_several_target_platforms_in_one_build() -> None:
+    with pytest.raises(UsageProblem, match=r"t: its base has no image for the build platform linux/amd64"):
+        build.helper_platform(
+            "t", HELPER_DOCKERFILE, {"linux/arm64", "linux/riscv64"}, ["linux/arm64", "linux/riscv64"], "linux/amd64"
+        )
+
+
+def test_the_host_platform_is_named_as_buildkit_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for machine, expected in (("x86_64", "linux/amd64"), ("aarch64", "linux/arm64"), ("s390x", None)):
+        monkeypatch.setattr(build.platform_module, "machine", lambda machine=machine: machine)
+        assert build.host_platform() == expected

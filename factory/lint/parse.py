@@ -236,6 +236,25 @@ class Dockerfile:
             found.append(self.stages[found[-1].parent])
         return found
 
+    def bound_stages(self, stage: Stage) -> list[Stage]:
+        """Earlier stages whose files a RUN of `stage` binds (`--mount=type=bind,from=<stage>`)."""
+        by_name = {s.name.lower(): s for s in self.stages if s.name}
+        found: list[Stage] = []
+        for instruction in stage.instructions:
+            if instruction.keyword != "RUN":
+                continue
+            for mount in instruction.flag_values("mount"):
+                options = dict(part.partition("=")[::2] for part in mount.split(","))
+                if options.get("type", "bind") != "bind" or "from" not in options:
+                    continue
+                name = options["from"].lower()
+                source = by_name.get(name) or (
+                    self.stages[int(name)] if name.isdigit() and int(name) < stage.index else None
+                )
+                if source is not None and source.index < stage.index and source not in found:
+                    found.append(source)
+        return found
+
     def sequence(self, stage: Stage) -> list[Instruction]:
         """The instructions that make `stage`'s image, in the order they run (from the top of its chain).
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from factory.lint.model import Severity
-from factory.lint.parse import Dockerfile, env_items
+from factory.lint.parse import Dockerfile, Stage, env_items
 from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
 from factory.lint.rules.packages import subcommand
@@ -48,23 +48,37 @@ def _declared_toolchain(dockerfile: Dockerfile, policy: Policy) -> bool:
     return False
 
 
+def _installing_stages(dockerfile: Dockerfile, final: Stage) -> Iterator[tuple[Stage, bool]]:
+    """The stages whose package installs reach the shipped image: its chain, and (True) the stages
+    whose downloaded packages a RUN of the chain binds and installs, as the factory's `packages` stage."""
+    chain = dockerfile.chain(final)
+    for stage in chain:
+        yield stage, False
+    for stage in chain:
+        for bound in dockerfile.bound_stages(stage):
+            yield bound, True
+
+
 def _compilers(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     final = dockerfile.final
     if final is None:
         return
     hits: list[Hit] = []
-    for stage in dockerfile.chain(final):
+    for stage, bound in _installing_stages(dockerfile, final):
         for script in stage.scripts:
             for command in script.commands:
                 if INSTALLERS.get(command.program) != subcommand(command):
                     continue
+                if bound and "--download-only" not in command.args:
+                    continue  # installed in that stage only; what the shipped image gets is its downloads
                 found = [_package_name(w) for w in command.args if COMPILERS.match(_package_name(w))]
                 if found:
+                    fetched = f", fetched in stage {stage.name or stage.index}" if bound else ""
                     hits.append(
                         Hit(
                             script.line_of(command.line),
-                            f"the shipped image installs compilers ({', '.join(found)}): build in an earlier stage"
-                            " and COPY --from it only the result",
+                            f"the shipped image installs compilers ({', '.join(found)}{fetched}): build in an"
+                            " earlier stage and COPY --from it only the result",
                         )
                     )
     if hits and not _declared_toolchain(dockerfile, policy):
