@@ -35,6 +35,7 @@ def problems(path: Path) -> list[str]:
     users: list[str] = []
     entrypoint: tuple[str, ...] | None = None
     labels: set[str] = set()
+    updates_in_stage = 0
     for cmd in commands:
         if cmd.cmd == "ARG" and stages == 0:
             name, _, default = cmd.value[0].partition("=")
@@ -63,6 +64,8 @@ def problems(path: Path) -> list[str]:
             labels.update(cmd.value[::2])
         elif cmd.cmd == "RUN":
             found.extend(_run_problems(cmd, lines))
+            if cmd.heredocs and "apt-get update" in cmd.heredocs[0].content:
+                updates_in_stage = stages
         # ARG scoping: a variable expanded by the Dockerfile must be declared in this stage.
         if cmd.cmd in ("ENV", "LABEL", "ADD", "COPY", "WORKDIR", "USER"):
             for name in _VAR.findall(" ".join(cmd.value) + " " + " ".join(cmd.flags)):
@@ -70,6 +73,8 @@ def problems(path: Path) -> list[str]:
                     found.append(f"line {cmd.start_line}: ${{{name}}} used but not declared in this stage")
                 if name in PREDEFINED_ARGS and name not in stage_vars:
                     found.append(f"line {cmd.start_line}: ${{{name}}} needs ARG {name} in this stage")
+    if stages and updates_in_stage == stages:
+        found.append("the final stage runs apt-get update (its packages come from a `packages` stage)")
     base = global_args.get("BASE_IMAGE")
     if "BASE_IMAGE" in global_args and (base is None or not re.search(r"@sha256:[0-9a-f]{64}$", base)):
         found.append(f"BASE_IMAGE default {base!r} is not pinned by digest")
@@ -97,11 +102,17 @@ def _run_problems(cmd: dockerfile.Command, lines: list[str]) -> list[str]:
         found.append(f"line {cmd.start_line}: heredoc RUN does not start with set -eux")
     if cmd.end_line < len(lines) and lines[cmd.end_line].strip() != "":
         found.append(f"line {cmd.end_line}: no blank line after the heredoc terminator")
+    cached = " ".join(cmd.flags)
     if "apt-get install" in body:
         if "--no-install-recommends" not in body:
             found.append(f"line {cmd.start_line}: apt-get install without --no-install-recommends")
-        if "rm -rf /var/lib/apt/lists/*" not in body:
+        if "rm -rf /var/lib/apt/lists/*" not in body and "type=cache" not in cached:
             found.append(f"line {cmd.start_line}: apt lists not removed in the same layer")
+    if "apt-get update" in body:  # the index is kept out of every layer: a cache mount, or removed
+        if "target=/var/lib/apt/lists" not in cached and "rm -rf /var/lib/apt/lists/*" not in body:
+            found.append(f"line {cmd.start_line}: apt-get update leaves its index in the layer")
+        if "--download-only" in body and "target=/var/cache/apt/archives" not in cached:
+            found.append(f"line {cmd.start_line}: downloaded packages are not in a cache mount")
     if re.search(r"\b(curl|wget)\b", body) and "sha256sum -c" not in body:
         found.append(f"line {cmd.start_line}: download without checksum verification")
     if re.search(r"\bcurl\b(?![^\n]*--fail)", body.replace("apt-get install -y --no-install-recommends curl", "")):
