@@ -32,6 +32,7 @@ from factory.schema import SEVERITIES
 from factory.site import ScanSettings
 
 TRIVY_FLAGS = ("--skip-version-check", "--disable-telemetry", "--quiet")
+JAR_PATTERNS = ("**/*.jar", "**/*.war", "**/*.ear")  # what trivy needs its Java index for
 TIMEOUT = 900.0  # one trivy call; an SBOM of a large image under load takes a while, a hang must end
 
 
@@ -194,7 +195,9 @@ class Scanner:
 
     def sbom(self, reference: str, digest: str, platform: str) -> Path:
         """The CycloneDX SBOM of a platform image, made once per digest and cached."""
-        path = self.cache_root / "sbom" / f"{digest.replace(':', '-')}.cdx.json"
+        java = self._java_db()
+        suffix = ".nojar" if java and java[0] == "--skip-files" else ""  # a later Java DB makes a new one
+        path = self.cache_root / "sbom" / f"{digest.replace(':', '-')}{suffix}.cdx.json"
         if path.is_file():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +205,7 @@ class Scanner:
             out = Path(work) / "sbom.json"
             self._trivy(
                 ["image", "--image-src", "remote", "--platform", platform, "--format", "cyclonedx", "--scanners", "",
-                 *self._layer_cache(), "--output", str(out), reference],
+                 *self._layer_cache(), *java, "--output", str(out), reference],
                 f"making the SBOM of {reference}",
             )  # fmt: skip
             os.replace(out, path)
@@ -287,6 +290,16 @@ class Scanner:
                 )
 
     # -- trivy -------------------------------------------------------------------------------------
+
+    def _java_db(self) -> list[str]:
+        """trivy identifies jar files with its Java index, downloaded on first use: from scan.java_db.repository
+        when set; offline (scan.db.cache_dir) without one, jar, war and ear files are left out of the SBOM
+        (the OS packages, the JDK's included, come from dpkg and are all there) instead of failing."""
+        if self.settings.java_db_repository:
+            return ["--java-db-repository", self.settings.java_db_repository]
+        if self.database.offline:
+            return [arg for pattern in JAR_PATTERNS for arg in ("--skip-files", pattern)]
+        return []
 
     def _layer_cache(self) -> list[str]:
         return ["--cache-dir", str(self.cache_root / "trivy")]

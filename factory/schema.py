@@ -279,6 +279,7 @@ SITE = {
                     "max_age_days": {"type": "integer", "min": 1, "max": 365},
                 },
             },
+            "java_db": {"type": "dict", "schema": {"repository": K("reference", nullable=True)}},
             "exceptions": K("file_path"),
         },
     },

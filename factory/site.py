@@ -92,6 +92,8 @@ class ScanSettings:
     db_repository: str | None = None  # the vulnerability DB as an OCI artifact (a mirror of trivy's)
     db_cache: str | None = None  # a directory already holding db/trivy.db (offline): used as it is
     db_max_age_days: int = 7  # an older DB is a warning, never a silent pass
+    # trivy's Java index (identifies jar files) as an OCI artifact; offline without it, jar files are skipped
+    java_db_repository: str | None = None
     exceptions: str = "security/exceptions.yaml"
 
 
@@ -176,6 +178,7 @@ def _scan(data: Mapping[str, Any]) -> ScanSettings:
         db_repository=db.get("repository", defaults.db_repository),
         db_cache=db.get("cache_dir", defaults.db_cache),
         db_max_age_days=db.get("max_age_days", defaults.db_max_age_days),
+        java_db_repository=(data.get("java_db") or {}).get("repository", defaults.java_db_repository),
         exceptions=data.get("exceptions", defaults.exceptions),
     )
 

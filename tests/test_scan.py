@@ -18,8 +18,10 @@ import pytest
 from factory import exceptions as excs
 from factory import scan, scan_reports
 from factory.errors import CommandFailed, EnvironmentProblem
+from factory.process import Result
 from factory.site import ScanSettings
 from tests.conftest import FIXTURES
+from tests.fakes import FakeRunner, ok
 from tests.support.trivydb import Advisory, write_db
 
 SBOM = FIXTURES / "scan" / "os-amd64.cdx.json"
@@ -171,3 +173,34 @@ def test_a_missing_trivy_is_exit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(scan, "locate", lambda name: None)
     with pytest.raises(EnvironmentProblem, match="trivy is not installed"):
         scan.Scanner(ScanSettings(), scan.Database(tmp_path), tmp_path, (), TODAY)
+
+
+def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
+    """The trivy argv of one SBOM, through a runner that writes the file trivy would write."""
+
+    def write(call: tuple[str, ...], cwd: Path | None) -> Result:
+        Path(call[call.index("--output") + 1]).write_text("{}")
+        return ok()
+
+    runner = FakeRunner([(("--format", "cyclonedx"), write)])
+    scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY, runner=runner,
+                           trivy="/usr/bin/trivy")  # fmt: skip
+    path = scanner.sbom("127.0.0.1:5000/s/java@sha256:" + "b" * 64, "sha256:" + "b" * 64, "linux/amd64")
+    assert path.is_file()
+    (call,) = runner.called("--format", "cyclonedx")
+    return call
+
+
+def test_offline_without_a_java_index_jar_files_are_left_out_of_the_sbom(tmp_path: Path) -> None:
+    call = _sbom_argv(ScanSettings(db_cache=str(tmp_path / "db")), tmp_path)
+    skipped = [call[i + 1] for i, word in enumerate(call) if word == "--skip-files"]
+    assert skipped == ["**/*.jar", "**/*.war", "**/*.ear"] and "--java-db-repository" not in call
+    assert (tmp_path / "sbom" / ("sha256-" + "b" * 64 + ".nojar.cdx.json")).is_file()
+
+
+def test_a_java_index_mirror_is_used_when_set(tmp_path: Path) -> None:
+    settings = ScanSettings(db_cache=str(tmp_path / "db"), java_db_repository="127.0.0.1:5000/mirror/trivy-java-db:1")
+    call = _sbom_argv(settings, tmp_path)
+    assert call[call.index("--java-db-repository") + 1] == "127.0.0.1:5000/mirror/trivy-java-db:1"
+    assert "--skip-files" not in call
+    assert (tmp_path / "sbom" / ("sha256-" + "b" * 64 + ".cdx.json")).is_file()
