@@ -231,7 +231,9 @@ def verify(workspace: Workspace, record_path: Path, board: Board, selection: Seq
     if unknown:
         raise UsageProblem(f"{', '.join(unknown)} not in the record {record_path} (it has: {', '.join(sorted(built))})")
     wanted = set(selection) if selection else None
-    verifier = verifying.Verifier(Docker.discover(), workspace.catalogue, board)
+    verifier = verifying.Verifier(
+        Docker.discover(), workspace.catalogue, board, concurrency=workspace.site.build.concurrency
+    )
     results = verifier.verify(record, wanted)
     directory = workspace.builds / record.run_id
     suffix = "" if wanted is None else "-" + "-".join(sorted(t.replace(":", "_") for t in wanted))[:80]

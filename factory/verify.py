@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,20 +47,27 @@ class ImageVerification:
 class Verifier:
     """Runs the checks for every built target of a record, through the engine's docker API."""
 
-    def __init__(self, docker: Docker, catalogue: model.Catalogue, board: Board) -> None:
+    def __init__(self, docker: Docker, catalogue: model.Catalogue, board: Board, *, concurrency: int = 1) -> None:
         self.docker = docker
         self.catalogue = catalogue
         self.board = board
+        self.concurrency = max(1, concurrency)
         self._toolboxes: dict[str, str] = {}
 
     def verify(self, record: records.BuildRecord, selection: set[str] | None = None) -> list[ImageVerification]:
-        results: list[ImageVerification] = []
+        """Every image of the record on each platform, `concurrency` at a time; results in record order."""
         os_pin = next((t.base_pin for t in record.targets if t.id == self.catalogue.os.id and t.base_pin), None)
-        for target in record.targets:
-            if target.status != records.Status.BUILT or (selection is not None and target.id not in selection):
-                continue
-            for platform in target.platforms:
-                results.append(self._one(target, platform, os_pin))
+        jobs = [
+            (target, platform)
+            for target in record.targets
+            if target.status == records.Status.BUILT and (selection is None or target.id in selection)
+            for platform in target.platforms
+        ]
+        if os_pin is not None:  # one toolbox per platform, made before the images run side by side
+            for platform in dict.fromkeys(platform for _, platform in jobs):
+                self._toolbox(platform, os_pin)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            results = list(pool.map(lambda job: self._one(job[0], job[1], os_pin), jobs))
         self._artifacts(record, results)
         return results
 

@@ -126,3 +126,36 @@ def test_the_hygiene_script_reads_a_real_tree(tmp_path: object) -> None:
     out = subprocess.run(["awk", "-F:", program], input=shadow, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["bob"]
     assert program in checks.hygiene_script()
+
+
+def test_images_are_verified_side_by_side_and_reported_in_record_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With concurrency 2, two images run at once (each waits for the other at a barrier, which a
+    one-at-a-time verify would never reach); the results keep the record's order."""
+    import threading
+
+    from factory import record as records
+    from factory import verify
+    from factory.progress import Board
+
+    barrier = threading.Barrier(2, timeout=30)
+
+    def one(self: verify.Verifier, target: records.TargetResult, platform: str, os_pin: str | None) -> object:
+        barrier.wait()
+        return verify.ImageVerification(target.id, platform, f"{target.id}@{platform}")
+
+    monkeypatch.setattr(verify.Verifier, "_one", one)
+    monkeypatch.setattr(verify.Verifier, "_toolbox", lambda self, platform, os_pin: f"toolbox-{platform}")
+    monkeypatch.setattr(verify.Verifier, "_artifacts", lambda self, record, results: None)
+    record = records.BuildRecord("r", "now", "127.0.0.1:5000", "ref", 0, "0")
+    for name in ("os:trixie", "a:1-runtime"):
+        result = records.TargetResult(name, name.split(":")[0], None, "runtime", "Dockerfile", "0", [], [])
+        result.platforms = ["linux/amd64", "linux/arm64"]
+        result.status, result.base_pin = records.Status.BUILT, f"{name}@sha256:0"
+        record.targets.append(result)
+    catalogue = type("Catalogue", (), {"os": type("OS", (), {"id": "os:trixie"})()})()
+    verifier = verify.Verifier(None, catalogue, Board([]), concurrency=2)  # type: ignore[arg-type]
+    found = verifier.verify(record)
+    assert [(r.target, r.platform) for r in found] == [
+        ("os:trixie", "linux/amd64"), ("os:trixie", "linux/arm64"),
+        ("a:1-runtime", "linux/amd64"), ("a:1-runtime", "linux/arm64"),
+    ]  # fmt: skip
