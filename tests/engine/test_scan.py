@@ -33,7 +33,7 @@ variants:
     run: |
       mkdir -p /home/app/.config
       printf 'token = ghp_4Zx8KqL2mN7pR9sT1vW3yB5dF6hJ0kQ2aC8e\\n' > /home/app/.config/hub
-    verify: [true]
+    verify: ["true"]
 versions:
   - version: "1"
     tags: ["1"]
