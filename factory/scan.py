@@ -32,6 +32,7 @@ from factory.schema import SEVERITIES
 from factory.site import ScanSettings
 
 TRIVY_FLAGS = ("--skip-version-check", "--disable-telemetry", "--quiet")
+IMAGE_CONFIG = "(image config and history)"  # where a secret found outside the files is
 JAR_PATTERNS = ("**/*.jar", "**/*.war", "**/*.ear")  # what trivy needs its Java index for
 TIMEOUT = 900.0  # one trivy call; an SBOM of a large image under load takes a while, a hang must end
 
@@ -225,6 +226,9 @@ class Scanner:
         data = json.loads(path.read_text())
         found = []
         for item in data.get("Results") or []:
+            target = str(item.get("Target", ""))
+            # A file's path, or the image itself: its config and history (a RUN line that wrote a token)
+            where = IMAGE_CONFIG if not target.startswith("/") else target
             for secret in item.get("Secrets") or []:
                 found.append(
                     Secret(
@@ -232,7 +236,7 @@ class Scanner:
                         str(secret.get("Category", "")),
                         str(secret.get("Severity", "UNKNOWN")),
                         str(secret.get("Title", "")),
-                        str(item.get("Target", "")),
+                        where,
                         int(secret.get("StartLine") or 0),
                     )
                 )

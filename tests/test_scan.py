@@ -204,3 +204,22 @@ def test_a_java_index_mirror_is_used_when_set(tmp_path: Path) -> None:
     assert call[call.index("--java-db-repository") + 1] == "127.0.0.1:5000/mirror/trivy-java-db:1"
     assert "--skip-files" not in call
     assert (tmp_path / "sbom" / ("sha256-" + "b" * 64 + ".cdx.json")).is_file()
+
+
+def test_a_secret_is_named_by_its_file_or_as_the_image_config(tmp_path: Path) -> None:
+    digest = "sha256:" + "c" * 64
+    cached = tmp_path / "sbom-cache"
+    (cached / "secrets").mkdir(parents=True)
+    hit = {"RuleID": "github-pat", "Category": "GitHub", "Severity": "CRITICAL", "Title": "token", "StartLine": 3}
+    results = [
+        {"Target": "/home/app/.config/hub", "Class": "secret", "Secrets": [hit]},
+        {"Target": "127.0.0.1:5000/s/leaky@" + digest, "Class": "secret", "Secrets": [hit]},
+    ]
+    (cached / "secrets" / f"{digest.replace(':', '-')}.json").write_text(json.dumps({"Results": results}))
+    settings = ScanSettings(db_cache=str(tmp_path / "db"))
+    scanner = scan.Scanner(settings, scan.Database.of(settings, cached), cached, (), TODAY, runner=FakeRunner(),
+                           trivy="/usr/bin/trivy")  # fmt: skip
+    found = scanner.secrets("127.0.0.1:5000/s/leaky@" + digest, digest, "linux/amd64")
+    assert [(s.rule, s.file, s.line) for s in found] == [
+        ("github-pat", "/home/app/.config/hub", 3), ("github-pat", "(image config and history)", 3),
+    ]  # fmt: skip
