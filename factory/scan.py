@@ -197,7 +197,7 @@ class Scanner:
     def sbom(self, reference: str, digest: str, platform: str) -> Path:
         """The CycloneDX SBOM of a platform image, made once per digest and cached."""
         java = self._java_db()
-        suffix = ".nojar" if java and java[0] == "--skip-files" else ""  # a later Java DB makes a new one
+        suffix = ".nojar" if self._skips_jars else ""  # a Java index set later makes a new, full one
         path = self.cache_root / "sbom" / f"{digest.replace(':', '-')}{suffix}.cdx.json"
         if path.is_file():
             return path
@@ -301,9 +301,14 @@ class Scanner:
         (the OS packages, the JDK's included, come from dpkg and are all there) instead of failing."""
         if self.settings.java_db_repository:
             return ["--java-db-repository", self.settings.java_db_repository]
-        if self.database.offline:
+        if self._skips_jars:
             return [arg for pattern in JAR_PATTERNS for arg in ("--skip-files", pattern)]
         return []
+
+    @property
+    def _skips_jars(self) -> bool:
+        """Offline with no Java index to read: jar files stay out of the SBOM."""
+        return self.database.offline and not self.settings.java_db_repository
 
     def _layer_cache(self) -> list[str]:
         return ["--cache-dir", str(self.cache_root / "trivy")]
