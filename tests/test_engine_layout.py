@@ -86,8 +86,10 @@ ARCH = FakeRunner([(["dpkg", "--print-architecture"], ok("amd64\n"))])
 def test_debian12_runs_the_engine_from_the_prefix(tmp_path: Path) -> None:
     host = hostmod.detect(ARCH, etc(tmp_path, 'VERSION_ID="12"\nVERSION_CODENAME=bookworm\n'))
     assert host == Host(12, "bookworm", "amd64") and host.engine_in_prefix
-    assert host.apt_packages == ("runc", "tini", "iptables", "iproute2", "qemu-user-static", "mmdebstrap", "arch-test")
+    base = ("runc", "tini", "iptables", "iproute2", "qemu-user-static", "mmdebstrap", "arch-test", "skopeo")
+    assert host.apt_packages == base
     assert host.prefix_packages == ("docker.io", "docker-cli", "docker-buildx", "containerd")
+    assert host.tool_packages == ("cosign", "oras")  # trixie's, into prefix/tools
     bins = Binaries.of(host, Path("/opt/fe"))
     assert bins.dockerd == Path("/opt/fe/usr/sbin/dockerd") and bins.init == Path("/usr/bin/tini-static")
     assert bins.path.startswith("/opt/fe/usr/sbin:/opt/fe/usr/bin:")
@@ -95,8 +97,9 @@ def test_debian12_runs_the_engine_from_the_prefix(tmp_path: Path) -> None:
 
 def test_debian13_uses_its_own_engine_packages(tmp_path: Path) -> None:
     host = hostmod.detect(ARCH, etc(tmp_path, "VERSION_ID=13\nVERSION_CODENAME=trixie\n", "13.1\n"))
-    assert not host.engine_in_prefix and host.prefix_packages == ()
+    assert not host.engine_in_prefix and host.prefix_packages == () and host.tool_packages == ()
     assert host.apt_packages[:3] == ("docker.io", "docker-cli", "docker-buildx") and "qemu-user" in host.apt_packages
+    assert {"skopeo", "cosign", "oras"} <= set(host.apt_packages)
     bins = Binaries.of(host, Path("/opt/fe"))
     assert bins.dockerd == Path("/usr/sbin/dockerd") and bins.registry == Path("/opt/fe/usr/bin/docker-registry")
 

@@ -23,6 +23,12 @@ ENGINE_PACKAGES = ("docker.io", "docker-cli", "docker-buildx", "containerd")
 # `factory os bootstrap` makes the OS root filesystems with these (arch-test: can this
 # machine run a foreign architecture's binaries, through qemu).
 BOOTSTRAP_PACKAGES = ("mmdebstrap", "arch-test")
+# `factory publish` copies with skopeo (Debian 12 and 13), signs with cosign and
+# attaches with oras (Debian 13 only: on 12 their trixie .debs, static Go binaries,
+# are unpacked into the prefix's tools/ directory, beside a running engine).
+COPY_PACKAGES = ("skopeo",)
+TOOL_PACKAGES = ("cosign", "oras")
+TOOLS_DIR = "tools"
 
 
 @dataclass(frozen=True)
@@ -43,14 +49,21 @@ class Host:
         """Installed with apt-get (without recommends: binfmt-support would register qemu without F)."""
         if self.engine_in_prefix:
             # runc and tini from Debian 12 itself: trixie's need GLIBC 2.38.
-            return ("runc", "tini", "iptables", "iproute2", "qemu-user-static", *BOOTSTRAP_PACKAGES)
+            base = ("runc", "tini", "iptables", "iproute2", "qemu-user-static")
+            return (*base, *BOOTSTRAP_PACKAGES, *COPY_PACKAGES)
         # qemu-user carries the static emulators; qemu-user-static is transitional on 13.
-        return (*ENGINE_PACKAGES, "runc", "tini", "iptables", "iproute2", "qemu-user", *BOOTSTRAP_PACKAGES)
+        engine = (*ENGINE_PACKAGES, "runc", "tini", "iptables", "iproute2", "qemu-user")
+        return (*engine, *BOOTSTRAP_PACKAGES, *COPY_PACKAGES, *TOOL_PACKAGES)
 
     @property
     def prefix_packages(self) -> tuple[str, ...]:
         """Downloaded from the engine suite into the .deb cache and unpacked into the prefix."""
         return ENGINE_PACKAGES if self.engine_in_prefix else ()
+
+    @property
+    def tool_packages(self) -> tuple[str, ...]:
+        """Downloaded from the engine suite and unpacked into prefix/tools (no daemon runs from them)."""
+        return TOOL_PACKAGES if self.engine_in_prefix else ()
 
     def describe(self) -> str:
         return f"Debian {self.major} ({self.codename}), {self.arch}"

@@ -43,15 +43,19 @@ def apt_packages(host: Host, layout: Layout, commands: Runner, say: Report, poli
     say(f"installed {' '.join(missing)}")
 
 
-def fetch_debs(host: Host, layout: Layout, commands: Runner, say: Report, *, refresh: bool) -> list[Path]:
-    """The .debs to unpack, from the cache; downloads only what it lacks (or all, with `refresh`)."""
+def fetch_debs(
+    host: Host, layout: Layout, commands: Runner, say: Report, *, refresh: bool
+) -> tuple[list[Path], list[Path]]:
+    """The .debs to unpack (the engine's into the prefix, the tools' into prefix/tools), from the cache;
+    downloads only what it lacks (or all, with `refresh`)."""
     lay = layout
     cache = debs.DebCache(lay.debs, host.arch)
-    engine = host.prefix_packages
+    suite = (*host.prefix_packages, *host.tool_packages)
     fetched = False
-    if engine and (refresh or any(cache.cached(p) is None for p in engine)):
+    lacking = [p for p in suite if refresh or cache.cached(p) is None]
+    if lacking:
         say(
-            f"fetching {' '.join(engine)} from a private '{lay.engine_suite}' source "
+            f"fetching {' '.join(lacking)} from a private '{lay.engine_suite}' source "
             "built from this machine's apt sources"
         )
         apt = debs.PrivateApt(
@@ -64,21 +68,25 @@ def fetch_debs(host: Host, layout: Layout, commands: Runner, say: Report, *, ref
             keyring=lay.apt_keyring,
             say=say,
         )
-        say(f"downloaded {_sizes(apt.download(engine, cache))}")
+        say(f"downloaded {_sizes(apt.download(lacking, cache))}")
         fetched = True
     if refresh or cache.cached(REGISTRY_PACKAGE) is None:
         say(f"fetching {REGISTRY_PACKAGE} from this machine's own apt sources")
         say(f"downloaded {_sizes(cache.download_from_system(commands, [REGISTRY_PACKAGE]))}")
         fetched = True
-    wanted = []
-    for package in (*engine, REGISTRY_PACKAGE):
-        deb = cache.cached(package)
-        if deb is None:
-            raise EnvironmentProblem(f"no .deb of {package} for {host.arch} in {cache.directory} after download")
-        wanted.append(deb)
+
+    def cached(packages: tuple[str, ...]) -> list[Path]:
+        found = []
+        for package in packages:
+            deb = cache.cached(package)
+            if deb is None:
+                raise EnvironmentProblem(f"no .deb of {package} for {host.arch} in {cache.directory} after download")
+            found.append(deb)
+        return found
+
     if not fetched:
         say(f"using the cached .debs in {cache.directory} (nothing downloaded)")
-    return wanted
+    return cached((*host.prefix_packages, REGISTRY_PACKAGE)), cached(host.tool_packages)
 
 
 def _sizes(downloaded: list[Path]) -> str:

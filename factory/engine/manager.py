@@ -10,16 +10,16 @@ instance, with its own socket, data, bridge and containerd namespaces.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import functools
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
+from factory import locks
 from factory.engine import binfmt, bridge, configs, debs, install, probes, procs
-from factory.engine.host import Binaries, Host, detect, require_root
+from factory.engine.host import TOOLS_DIR, Binaries, Host, detect, require_root
 from factory.engine.layout import Layout
 from factory.engine.state import Component, Daemon, Report, Status, client_env, quiet
 from factory.errors import EnvironmentProblem
@@ -150,7 +150,9 @@ class Engine:
             try:
                 self._preflight(order)
                 self._install_packages()
-                self._unpack(self._fetch(refresh))
+                engine_debs, tool_debs = self._fetch(refresh)
+                self._unpack(engine_debs)
+                self._unpack_tools(tool_debs)
                 changed = self._write_configs(node)
                 self._register_binfmt()
                 for daemon in order:
@@ -175,7 +177,7 @@ class Engine:
     def _install_packages(self) -> None:
         install.apt_packages(self.host, self.layout, self.commands, self.say, self.policy_rc_d, self.systemd)
 
-    def _fetch(self, refresh: bool) -> list[Path]:
+    def _fetch(self, refresh: bool) -> tuple[list[Path], list[Path]]:
         """The .debs to unpack, from the cache; downloads only what it lacks (or all, with `refresh`)."""
         return install.fetch_debs(self.host, self.layout, self.commands, self.say, refresh=refresh)
 
@@ -196,6 +198,18 @@ class Engine:
             init.unlink(missing_ok=True)
             init.symlink_to(self.binaries.init)
         self.say(f"unpacked into {prefix}: {' '.join(d.name for d in wanted)}")
+
+    def _unpack_tools(self, wanted: list[Path]) -> None:
+        """cosign and oras (Debian 12) into prefix/tools: nothing runs from there, so no daemon must stop."""
+        if not wanted:
+            return
+        tools = self.layout.prefix / TOOLS_DIR
+        if debs.unpacked(tools, wanted):
+            self.say(f"publishing tools already unpacked in {tools}")
+            return
+        shutil.rmtree(tools, ignore_errors=True)
+        debs.unpack(self.commands, tools, wanted)
+        self.say(f"unpacked into {tools}: {' '.join(d.name for d in wanted)}")
 
     def _all_daemons(self) -> list[Daemon]:
         nodes = [self.dockerd(n) for n in self.layout.nodes()]
@@ -417,27 +431,16 @@ class Engine:
 
     # ---------------------------------------------------------------- lock --
 
-    @contextlib.contextmanager
-    def _lock(self, timeout: float) -> Iterator[None]:
+    def _lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         """One `factory engine up/down` at a time per instance (the prototype's lock file too)."""
         path = self.layout.lock
-        with path.open("a") as handle:
-            deadline = time.monotonic() + timeout
-            waiting = False
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                if not waiting:
-                    self.say(f"waiting for another `factory engine` run to finish (lock {path})")
-                    waiting = True
-                if time.monotonic() > deadline:
-                    raise EnvironmentProblem(f"another `factory engine` run still holds {path} after {timeout:.0f}s")
-                time.sleep(0.5)
-            yield
+        return locks.exclusive(
+            path,
+            timeout,
+            f"waiting for another `factory engine` run to finish (lock {path})",
+            f"another `factory engine` run still holds {path} after {timeout:.0f}s",
+            self.say,
+        )
 
 
 def _tail(log: Path, lines: int = 15) -> str:
