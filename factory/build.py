@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,6 +274,8 @@ class BuildRun:
             assert base.base_pin is not None
             build_args["BASE_IMAGE"] = base.base_pin
             result.base_reference = base.base_pin
+        result.build_key = build_key(step.dockerfile.parent, build_args, step.platforms)
+        labels = image_labels(step, result, base, self.environ)
         local = [p for p in step.platforms if self.site.builder_for(p) is None]
         native = [p for p in step.platforms if self.site.builder_for(p) is not None]
         sources: list[str] = []
@@ -286,7 +288,7 @@ class BuildRun:
                 step.id, step.dockerfile.read_text(), set(base.images) if base else None, local, host_platform()
             )
             local_args = {**build_args, HELPER_ARG: helper} if helper else build_args
-            self._buildx(step, context, tuple(local), target_ref, local_args, log, builder=None)
+            self._buildx(step, context, tuple(local), target_ref, local_args, log, builder=None, labels=labels)
             sources.append(target_ref)
             for p in local:
                 result.builders[p] = "local"
@@ -295,7 +297,9 @@ class BuildRun:
             assert node is not None
             name = self.nodes.ensure(node, log)
             target_ref = f"{reference}-{_slug(platform)}"
-            self._buildx(step, context, (platform,), target_ref, build_args, log, name, node.network, node.driver)
+            self._buildx(
+                step, context, (platform,), target_ref, build_args, log, name, node.network, node.driver, labels
+            )
             sources.append(target_ref)
             result.builders[platform] = node.endpoint
         if native:
@@ -331,6 +335,7 @@ class BuildRun:
         builder: str | None,
         node_network: str | None = None,
         node_driver: Driver | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         settings = self.site.build
         suffix = "" if builder is None else f"-{_slug(platforms[0])}"
@@ -358,6 +363,7 @@ class BuildRun:
             docker_context=builder if node_driver is Driver.DOCKER else None,
             metadata_file=metadata,
             no_cache=self.no_cache,
+            labels=labels or {},
         )
         unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
         feed = BuildkitFeed(self.board, step.id, platforms)
@@ -427,6 +433,45 @@ def _cache_stats(log: Path) -> tuple[int, int]:
         elif match := _CACHED.match(line):
             cached.add(match.group(1))
     return len(steps), len(steps & cached)
+
+
+# Build arguments that name when and from which commit, not what: left out of the build key.
+_UNKEYED_ARGS = frozenset({"VCS_REF", "BUILD_DATE"})
+BUILD_KEY_LABEL = "io.factory.build-key"
+
+
+def build_key(directory: Path, build_args: Mapping[str, str], platforms: Sequence[str]) -> str:
+    """A digest over what decides the image: the rendered files (Dockerfile and what it copies), the
+    build arguments that shape it (the parent's digest among them) and the platforms."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(f"file {path.relative_to(directory)}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for name, value in sorted(build_args.items()):
+        if name not in _UNKEYED_ARGS:
+            digest.update(f"arg {name}={value}\0".encode())
+    digest.update(f"platforms {','.join(sorted(platforms))}\0".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def image_labels(
+    step: Step, result: records.TargetResult, base: records.TargetResult | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The labels set at build time: version, the real parent (name and digest), source and build key."""
+    labels = {
+        "org.opencontainers.image.version": step.target.version or step.tag,
+        BUILD_KEY_LABEL: result.build_key or "",
+    }
+    if base is not None and base.base_pin is not None:
+        pinned = references.parse(base.base_pin)
+        labels["org.opencontainers.image.base.name"] = pinned.repository
+        labels["org.opencontainers.image.base.digest"] = pinned.digest or ""
+    source = environ.get("FACTORY_SOURCE_URL", "")
+    if not source and environ.get("GITHUB_REPOSITORY"):  # a GitHub workflow
+        source = f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{environ['GITHUB_REPOSITORY']}"
+    if source and "@" not in source.partition("://")[2].split("/")[0]:  # never a URL carrying credentials
+        labels["org.opencontainers.image.source"] = source
+    return labels
 
 
 def _vcs(root: Path) -> tuple[str, int]:

@@ -626,6 +626,59 @@ def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
 
 @main.command()
 @OUTPUT
+@click.argument("targets", nargs=-1)
+@_record_option
+@click.pass_context
+def publish(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
+    """Promote what passed build, verify and scan (every platform) to its final tags, signed.
+
+    By digest, never rebuilt: the staging index is copied into
+    factory.yaml `publish.registry`/`publish.namespace` (default
+    127.0.0.1:5000/base), signed with cosign (publish.signing_key, password
+    from COSIGN_PASSWORD), each platform's SBOM attested, then tagged with
+    one immutable dated tag and the definition's rolling tags. The tag map is
+    printed before any write; publishing the same digest again writes
+    nothing. Exit 10 when a selected target was not published (why is listed).
+    """
+    from factory import pipeline, progress
+
+    workspace = _workspace(ctx)
+    path = pipeline.record_path(workspace, record_path)
+    with progress.open_board() as board:
+        outcome = pipeline.publish(workspace, path, board, targets)
+    present.published(outcome, output)
+    if outcome.refused or not outcome.published:
+        sys.exit(int(ExitCode.NOT_PUBLISHED))
+
+
+@main.group(name="keys")
+def keys_group() -> None:
+    """The cosign key pair publish signs with."""
+
+
+@keys_group.command(name="generate")
+@OUTPUT
+@click.option("--force", is_flag=True, help="Replace an existing key pair.")
+@click.pass_context
+def keys_generate(ctx: click.Context, output: str, force: bool) -> None:
+    """Make a cosign key pair at factory.yaml publish.signing_key (default ~/.config/factory/cosign.key).
+
+    The private key is encrypted with COSIGN_PASSWORD (empty when unset);
+    the public key (`.pub` beside it) is what consumers verify with.
+    """
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    workspace = _workspace(ctx)
+    key = publishing.generate_key(workspace.site.publish.key_path, Runner(), force=force)
+    if output == "json":
+        present.echo_json({"ok": True, "private_key": str(key.private), "public_key": str(key.public)})
+    else:
+        click.echo(f"wrote {key.private} (private, 0600) and {key.public} (public)")
+
+
+@main.command()
+@OUTPUT
 @_record_option
 @click.pass_context
 def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:

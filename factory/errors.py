@@ -26,6 +26,7 @@ class ExitCode(enum.IntEnum):
     BUILD_FAILED = 7  # at least one target failed to build (the others finished)
     VERIFY_FAILED = 8  # a built image failed a check when run
     SCAN_FAILED = 9  # the security gate failed (a finding at the threshold, a secret)
+    NOT_PUBLISHED = 10  # a selected target was not published (it did not pass every stage)
     INTERNAL = 70  # a bug in the factory itself
 
 

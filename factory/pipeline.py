@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory import model, rendered, site
+from factory import model, references, rendered, site
 from factory import record as records
 from factory.errors import CheckFailed, DefinitionError, Problem, UsageProblem
 from factory.progress import Board
@@ -377,6 +377,83 @@ def _exception_states(exceptions: Sequence[Any], scans: Sequence[ImageScan], tod
         matched = any(state != excs.State.STALE for state in seen)
         states[item.id] = str(item.state(today, matched=matched))
     return states
+
+
+# -- publish -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    """What publish did: each promoted target, the intended tag map it printed first, and what it refused."""
+
+    record: records.BuildRecord
+    published: list[Any]  # publish.Outcome
+    plans: list[Any]  # publish.Plan, before any write
+    refused: dict[str, str]  # target -> why it was not published
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.published) and not self.refused
+
+
+def publish(
+    workspace: Workspace,
+    record_path: Path,
+    board: Board,
+    selection: Sequence[str] = (),
+    *,
+    today: dt.date | None = None,
+) -> PublishOutcome:
+    """Promote every target of the record that passed build, verify and scan on every platform, by digest.
+
+    The whole tag -> digest map is computed and reported before the first
+    write; then each target is copied, signed, attested and tagged (see
+    factory.publish). One publisher at a time per state directory.
+    """
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    today = today or dt.date.today()
+    record = records.read(record_path)
+    wanted = _selected(record, record_path, selection)
+    settings = workspace.site.publish
+    runner = Runner()
+    with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
+        record = records.read(record_path)  # as the previous publisher left it
+        refused: dict[str, str] = {}
+        chosen = []
+        for target in record.targets:
+            if wanted is not None and target.id not in wanted:
+                continue
+            reason = publishing.refusal(target)
+            if reason is None:
+                chosen.append(target)
+            else:
+                refused[target.id] = reason
+                board.note(f"{target.id}: not published: {reason}")
+        if not chosen:
+            return PublishOutcome(record, [], [], refused)
+        oras = publishing.Oras(runner)
+        cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path))
+        staging = workspace.site.registry.staging_namespace + "/"
+        plans = []
+        for target in chosen:
+            assert target.repository is not None  # built
+            image = references.parse(target.repository).path.removeprefix(staging)
+            repository = settings.repository(image)
+            plans.append(publishing.plan(target, repository, oras, publishing.sboms_of(target), today))
+        for item in plans:
+            for line in item.describe():
+                board.note(f"{item.target}: {line}")
+        done = []
+        for item in plans:
+            outcome = publishing.execute(item, oras, cosign, board.note)
+            if not outcome.writes:
+                board.note(f"{item.target}: already published as {item.pinned}: nothing written")
+            record.result(item.target).published = publishing.publication(outcome, records.now())
+            save(workspace, record, record_path)
+            done.append(outcome)
+    return PublishOutcome(record, done, plans, refused)
 
 
 # -- the main job ----------------------------------------------------------------------------

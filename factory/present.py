@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import ScanOutcome, Verification
+    from factory.pipeline import PublishOutcome, ScanOutcome, Verification
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -297,3 +297,33 @@ def status(record: records.BuildRecord, output: str) -> None:
 
 def _mark(verdict: dict[str, Any] | None) -> str:
     return "-" if verdict is None else ("ok" if verdict["passed"] else "FAILED")
+
+
+def published(outcome: PublishOutcome, output: str) -> None:
+    """Each promoted target with its references, and what was not published and why."""
+    if output == "json":
+        echo_json(
+            {
+                "ok": outcome.passed,
+                "published": [
+                    {
+                        "target": o.target,
+                        "repository": o.repository,
+                        "digest": o.digest,
+                        "immutable_tag": o.immutable,
+                        "tags": o.tags,
+                        "references": [f"{o.repository}:{t}" for t in (o.immutable, *o.tags)],
+                        "writes": o.writes,
+                    }
+                    for o in outcome.published
+                ],
+                "not_published": [{"target": t, "reason": r} for t, r in sorted(outcome.refused.items())],
+            }
+        )
+        return
+    for o in outcome.published:
+        state = "published" if o.writes else "unchanged"
+        click.echo(f"{state:<10} {o.target:<28} {o.repository}@{o.digest}")
+        click.echo(f"           tags: {', '.join((o.immutable, *o.tags))}")
+    for target, reason in sorted(outcome.refused.items()):
+        click.echo(f"{style('NOT PUBLISHED', 'red', err=False)} {target}: {reason}")

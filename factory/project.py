@@ -51,4 +51,5 @@ class Project:
 
         config = site.load(self.root)
         registry = config.registry
-        return (registry.repository("*", staging=True), registry.repository("*"), *config.pins_allowed)
+        own = (registry.repository("*", staging=True), registry.repository("*"), config.publish.repository("*"))
+        return (*own, *config.pins_allowed)

@@ -26,7 +26,7 @@ from typing import Any
 
 from factory.errors import EnvironmentProblem
 
-SCHEMA_VERSION = 2  # 2: per-stage verdicts per platform; status is one of Status
+SCHEMA_VERSION = 3  # 2: per-stage verdicts per platform; status is one of Status; 3: publication
 
 
 class Status(enum.StrEnum):
@@ -57,6 +57,19 @@ class Verdict:
 
 
 @dataclass
+class Publication:
+    """Where publish put a target: its final repository, digest, tags and signature."""
+
+    repository: str
+    digest: str
+    tags: list[str]  # the rolling tags
+    immutable_tag: str
+    signature: str  # where cosign keeps the signature (the tag-schema fallback)
+    writes: list[str]  # what this publish wrote, in order ([]: all was in place)
+    at: str
+
+
+@dataclass
 class TargetResult:
     """One target's outcome in a run."""
 
@@ -82,6 +95,8 @@ class TargetResult:
     log: str | None = None
     builders: dict[str, str] = field(default_factory=dict)  # platform -> builder
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # stage -> platform -> verdict
+    published: Publication | None = None
+    build_key: str | None = None  # what decided the image (factory.build.build_key), also its label
 
     @property
     def repository(self) -> str | None:
@@ -140,7 +155,7 @@ class BuildRecord:
                 f"written by a newer factory (record schema {schema}; this factory reads up to {SCHEMA_VERSION}):"
                 " upgrade the factory"
             )
-        if schema < 2:  # schema 1 had no verdicts; its fields are a subset
+        if schema < SCHEMA_VERSION:  # 1 had no verdicts, 2 no publication: their fields are a subset
             data = {**data, "schema": SCHEMA_VERSION}
         built = _typed(cls, data, "")
         assert isinstance(built, BuildRecord)

@@ -283,6 +283,10 @@ SITE = {
             "exceptions": K("file_path"),
         },
     },
+    "publish": {
+        "type": "dict",
+        "schema": {"registry": K("registry"), "namespace": K("repo_path"), "signing_key": K("file_path")},
+    },
     # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.
     "pins": {"type": "dict", "schema": {"allow": {"type": "list", "schema": K("repo_glob")}}},
     "state_dir": K("file_path"),

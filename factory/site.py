@@ -98,6 +98,22 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """Where the final tags live (factory.yaml `publish:`) and the key that signs them."""
+
+    registry: str = "127.0.0.1:5000"
+    namespace: str = "base"
+    signing_key: str = "~/.config/factory/cosign.key"  # the public key is beside it, .pub
+
+    def repository(self, image: str) -> str:
+        return f"{self.registry}/{self.namespace}/{image}"
+
+    @property
+    def key_path(self) -> Path:
+        return Path(self.signing_key).expanduser()
+
+
+@dataclass(frozen=True)
 class OSSource:
     """Overrides for where the OS base packages come from."""
 
@@ -119,6 +135,7 @@ class Site:
     builders: tuple[Builder, ...] = ()
     build: BuildSettings = field(default_factory=BuildSettings)
     scan: ScanSettings = field(default_factory=ScanSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     os: OSSource = field(default_factory=OSSource)
     state_dir: Path = Path(".factory")
     cache_dir: Path = Path.home() / ".cache" / "factory"
@@ -160,6 +177,7 @@ def from_data(data: Mapping[str, Any]) -> Site:
         builders=builders,
         build=BuildSettings(**data.get("build", {})),
         scan=_scan(data.get("scan") or {}),
+        publish=PublishSettings(**(data.get("publish") or {})),
         os=OSSource(**data.get("os", {})),
         state_dir=Path(data.get("state_dir", defaults.state_dir)),
         pins_allowed=tuple((data.get("pins") or {}).get("allow", ())),
@@ -197,8 +215,12 @@ def _resolve(root: Path, site: Site) -> Site:
     scan = site.scan
     if scan.db_cache is not None:
         scan = dataclasses.replace(scan, db_cache=at_root(scan.db_cache))
+    publish = site.publish
+    if not Path(publish.signing_key).expanduser().is_absolute():
+        publish = dataclasses.replace(publish, signing_key=at_root(publish.signing_key))
     return dataclasses.replace(
         site,
+        publish=publish,
         builders=builders,
         build=build,
         scan=scan,

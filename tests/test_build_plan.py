@@ -182,3 +182,20 @@ def test_the_host_platform_is_named_as_buildkit_names_it(monkeypatch: pytest.Mon
     for machine, expected in (("x86_64", "linux/amd64"), ("aarch64", "linux/arm64"), ("s390x", None)):
         monkeypatch.setattr(build.platform_module, "machine", lambda machine=machine: machine)
         assert build.host_platform() == expected
+
+
+def test_the_build_key_follows_what_shapes_the_image_and_nothing_else(tmp_path: Path) -> None:
+    from factory.build import build_key
+
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / ".dockerignore").write_text("*\n")
+    args = {"BASE_IMAGE": "r/os@sha256:" + "1" * 64, "VCS_REF": "abc", "BUILD_DATE": "2026-12-01T00:00:00Z"}
+    key = build_key(tmp_path, args, ["linux/amd64", "linux/arm64"])
+    assert key.startswith("sha256:") and len(key) == 71
+    # when and from which commit: not part of it; the platform order neither
+    later = {**args, "VCS_REF": "def", "BUILD_DATE": "2026-12-02T00:00:00Z"}
+    assert build_key(tmp_path, later, ["linux/arm64", "linux/amd64"]) == key
+    assert build_key(tmp_path, {**args, "BASE_IMAGE": "r/os@sha256:" + "2" * 64}, ["linux/amd64", "linux/arm64"]) != key
+    assert build_key(tmp_path, args, ["linux/amd64"]) != key
+    (tmp_path / ".dockerignore").write_text("*\n!x\n")
+    assert build_key(tmp_path, args, ["linux/amd64", "linux/arm64"]) != key

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 
 from factory.cli import main
 from factory.project import Project
+from factory.publish import find_tool
 from tests.conftest import REPO
 from tests.support.trivydb import Advisory, write_db
 
@@ -39,6 +41,22 @@ def test_whole_catalogue_builds_and_verifies_on_both_platforms() -> None:
         assert set(target["images"]) == set(target["platforms"]) == {"linux/amd64", "linux/arm64"}
         assert target["digest"].startswith("sha256:")
         assert target["reference"].startswith("127.0.0.1:5000/factory-staging/")
+    # each image names its real parent (not the placeholder) in its labels, and the factory's build key
+    by_id = {t["id"]: t for t in record["targets"]}
+    child = by_id["python:3.13-build"]
+    parent = by_id[child["base_id"]]
+    argv = [find_tool("oras"), "manifest", "fetch-config", "--plain-http"]
+    config = subprocess.run(
+        [*argv, f"{child['reference'].rsplit(':', 1)[0]}@{child['images']['linux/arm64']['digest']}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = json.loads(config.stdout)["config"]["Labels"]
+    assert labels["org.opencontainers.image.base.name"] == parent["reference"].rsplit(":", 1)[0]
+    assert labels["org.opencontainers.image.base.digest"] == parent["digest"]
+    assert labels["io.factory.build-key"] == child["build_key"]
+    assert labels["org.opencontainers.image.version"] == "3.13"
 
     verified = runner.invoke(main, ["--root", str(REPO), "verify", "--output", "json"])
     assert verified.exit_code == 0, verified.output[-3000:]

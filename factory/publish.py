@@ -1,0 +1,407 @@
+"""Promotion: the staging index that passed build, verify and scan, under its final tags, signed.
+
+Only a target whose every platform passed every stage is published, by digest:
+the staging index is copied into the publish repository under its own digest
+(`oras cp`; within one registry no layer is pushed again), signed with cosign
+(key-based, offline), its per-platform SBOMs attested, and only then tagged:
+first one immutable dated tag (`3.13-20261202`, `.1`, `.2` for later
+publishes of other digests that day), then the rolling tags of the
+definition. Each write is read back before the next one, so a fault at any
+point leaves every rolling tag on the previous good digest and a rerun
+completes the work; a step that is already done (the digest present, a
+signature or attestation that verifies, a tag in place) is skipped, so
+publishing the same digest again writes nothing.
+
+The registry is reached only through oras and cosign, which read credentials
+from the usual docker config themselves: no credential passes through the
+factory's argv, logs or errors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory import locks, references
+from factory import record as records
+from factory.errors import CommandFailed, EnvironmentProblem, FactoryError, UsageProblem
+from factory.process import Runner
+
+TOOLS_HINT = "run `factory engine up` (it installs cosign, oras and skopeo)"
+SBOM_TYPE = "cyclonedx"
+LOCK_WAIT_S = 600.0
+_DATED = re.compile(r"-(?P<date>[0-9]{8})(?:\.(?P<n>[0-9]+))?")
+
+
+class PublishFailed(FactoryError):
+    """A write could not be completed or did not read back as written; nothing after it was done."""
+
+    exit_code = EnvironmentProblem.exit_code
+
+
+def find_tool(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The path of a publishing tool: on PATH, else where `factory engine up` unpacked it (Debian 12)."""
+    found = shutil.which(name, path=environ.get("PATH"))
+    if found:
+        return found
+    prefix = Path(environ.get("FACTORY_PREFIX", "/opt/factory-engine"))
+    unpacked = prefix / "tools" / "usr" / "bin" / name
+    if unpacked.is_file() and os.access(unpacked, os.X_OK):
+        return str(unpacked)
+    raise EnvironmentProblem(f"{name} is not installed: {TOOLS_HINT}")
+
+
+def _plain_http(reference: str) -> bool:
+    host = references.parse(reference).registry or ""
+    return host.startswith(("127.", "localhost", "[::1]"))
+
+
+class Oras:
+    """Reads and writes registries through oras (tags, digests, copies by digest, attachments)."""
+
+    def __init__(self, runner: Runner, binary: str | None = None) -> None:
+        self.runner = runner
+        self.binary = binary or find_tool("oras")
+
+    def _http(self, reference: str, *, prefix: str = "") -> list[str]:
+        return [f"--{prefix}plain-http"] if _plain_http(reference) else []
+
+    def resolve(self, reference: str) -> str | None:
+        """The digest a tag (or digest) resolves to; None when it does not exist."""
+        result = self.runner.run([self.binary, "resolve", *self._http(reference), reference], check=False)
+        if result.ok:
+            return result.stdout.strip()
+        if "not found" in result.output:
+            return None
+        raise CommandFailed([self.binary, "resolve", reference], result.returncode, result.output)
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of a repository ([] when the repository does not exist yet)."""
+        argv = [self.binary, "repo", "tags", *self._http(repository), repository]
+        result = self.runner.run(argv, check=False)
+        if result.ok:
+            return result.stdout.split()
+        if "not found" in result.output or "name unknown" in result.output.lower():
+            return []
+        raise CommandFailed(argv, result.returncode, result.output)
+
+    def copy(self, source: str, destination: str) -> None:
+        """Copy an index with everything under it, digests unchanged (`oras cp -r`)."""
+        http = [*self._http(source, prefix="from-"), *self._http(destination, prefix="to-")]
+        self.runner.run([self.binary, "cp", "-r", *http, source, destination], hint=f"copy to {destination}")
+
+    def tag(self, pinned: str, tag: str) -> None:
+        """Point `tag` at the manifest `repository@digest` (the manifest is put again, never rebuilt)."""
+        self.runner.run([self.binary, "tag", *self._http(pinned), pinned, tag], hint=f"tag {tag}")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A cosign key pair: the private key signs, the public one verifies (`<key>.pub` beside it)."""
+
+    private: Path
+    public: Path
+    password: str  # COSIGN_PASSWORD; '' for a key generated without one
+
+    @classmethod
+    def at(cls, path: Path, environ: Mapping[str, str] = os.environ) -> SigningKey:
+        public = path.with_suffix(".pub")
+        for file in (path, public):
+            if not file.is_file():
+                raise EnvironmentProblem(
+                    f"no signing key at {file}: run `factory keys generate` (or set publish.signing_key)"
+                )
+        return cls(path, public, environ.get("COSIGN_PASSWORD", ""))
+
+
+class Cosign:
+    """Signs and attests by digest, offline (no transparency log), and verifies with the public key."""
+
+    def __init__(self, runner: Runner, key: SigningKey, binary: str | None = None) -> None:
+        self.runner = runner
+        self.key = key
+        self.binary = binary or find_tool("cosign")
+
+    def _env(self) -> dict[str, str]:
+        return {**self.runner.env, "COSIGN_PASSWORD": self.key.password}
+
+    def _write_flags(self, reference: str) -> list[str]:
+        flags = ["--yes", "--key", str(self.key.private), "--tlog-upload=false"]
+        host = references.parse(reference).registry or ""
+        if _plain_http(reference) and not host.startswith("127."):
+            flags.append("--allow-http-registry")
+        return flags
+
+    def _read_flags(self, reference: str) -> list[str]:
+        flags = ["--key", str(self.key.public), "--insecure-ignore-tlog"]
+        host = references.parse(reference).registry or ""
+        if _plain_http(reference) and not host.startswith("127."):
+            flags.append("--allow-insecure-registry")
+        return flags
+
+    def sign(self, pinned: str) -> None:
+        argv = [self.binary, "sign", *self._write_flags(pinned), pinned]
+        result = self.runner.run(argv, env=self._env(), check=False)
+        if not result.ok:
+            raise CommandFailed(argv, result.returncode, result.output, hint=_key_hint(result.output))
+
+    def verified(self, pinned: str) -> bool:
+        argv = [self.binary, "verify", *self._read_flags(pinned), pinned]
+        return self.runner.run(argv, check=False).ok
+
+    def attest(self, pinned: str, kind: str, predicate: Path) -> None:
+        flags = [*self._write_flags(pinned), "--type", kind, "--predicate", str(predicate)]
+        argv = [self.binary, "attest", *flags, pinned]
+        result = self.runner.run(argv, env=self._env(), check=False)
+        if not result.ok:
+            raise CommandFailed(argv, result.returncode, result.output, hint=_key_hint(result.output))
+
+    def attested(self, pinned: str, kind: str) -> bool:
+        argv = [self.binary, "verify-attestation", *self._read_flags(pinned), "--type", kind, pinned]
+        return self.runner.run(argv, check=False).ok
+
+
+def _key_hint(output: str) -> str:
+    if "decrypt" in output or "password" in output.lower():
+        return "the signing key does not open with COSIGN_PASSWORD"
+    return ""
+
+
+def generate_key(path: Path, runner: Runner, *, force: bool = False, binary: str | None = None) -> SigningKey:
+    """`cosign generate-key-pair` into path (and path.pub), with COSIGN_PASSWORD ('' when unset)."""
+    public = path.with_suffix(".pub")
+    if not force and (path.exists() or public.exists()):
+        raise UsageProblem(f"{path} already exists: keep it, or --force to replace the key pair")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password = runner.env.get("COSIGN_PASSWORD", "")
+    work = path.parent / f".keys-{os.getpid()}"
+    work.mkdir(mode=0o700, exist_ok=True)
+    try:
+        tool = binary or find_tool("cosign")
+        runner.run([tool, "generate-key-pair"], cwd=work, env={**runner.env, "COSIGN_PASSWORD": password})
+        os.replace(work / "cosign.key", path)
+        os.replace(work / "cosign.pub", public)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    path.chmod(0o600)
+    return SigningKey(path, public, password)
+
+
+# -- deciding ------------------------------------------------------------------------------
+
+
+def refusal(target: records.TargetResult) -> str | None:
+    """Why a target of a record may not be published (None: every platform passed every stage)."""
+    if target.status != records.Status.BUILT:
+        return f"build {target.status}" + (f": {target.reason.strip().splitlines()[0]}" if target.reason else "")
+    for stage in ("verify", "scan"):
+        verdicts = target.verdicts.get(stage, {})
+        missing = [p for p in target.platforms if p not in verdicts]
+        if missing:
+            return f"not {'verified' if stage == 'verify' else 'scanned'} on {', '.join(missing)}"
+        failed = [p for p in target.platforms if not verdicts[p].passed]
+        if failed:
+            return f"{stage} failed on {', '.join(failed)}: {verdicts[failed[0]].summary}"
+    return None
+
+
+def immutable_tag(primary: str, digest: str, existing: Mapping[str, str | None], today: dt.date) -> tuple[str, bool]:
+    """The dated tag of this digest: one it already has (reused), else the next free one of today.
+
+    `existing` maps the repository's tags to their digests. Returns (tag, already there).
+    """
+    for tag, points_to in sorted(existing.items()):
+        if tag.startswith(primary + "-") and _DATED.fullmatch(tag[len(primary) :]) and points_to == digest:
+            return tag, True
+    stem = f"{primary}-{today:%Y%m%d}"
+    if stem not in existing:
+        return stem, False
+    n = 1
+    while f"{stem}.{n}" in existing:
+        n += 1
+    return f"{stem}.{n}", False
+
+
+@dataclass(frozen=True)
+class Move:
+    """One tag of the intended map: where it points now (None: new) and where it will point."""
+
+    tag: str
+    current: str | None
+    wanted: str
+    immutable: bool
+
+    @property
+    def changes(self) -> bool:
+        return self.current != self.wanted
+
+
+@dataclass
+class Plan:
+    """What publishing one target will do, computed before any write."""
+
+    target: str
+    source: str  # staging repository@digest
+    repository: str  # the publish repository
+    digest: str
+    platforms: dict[str, str]  # platform -> manifest digest
+    sboms: dict[str, str]  # platform -> SBOM file (from the scan report)
+    moves: list[Move] = field(default_factory=list)
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    @property
+    def immutable(self) -> str:
+        return next(m.tag for m in self.moves if m.immutable)
+
+    def describe(self) -> list[str]:
+        lines = []
+        for move in self.moves:
+            kind = "immutable" if move.immutable else "rolling"
+            if not move.changes:
+                lines.append(f"{self.repository}:{move.tag} ({kind}) stays at {_short(move.wanted)}")
+            elif move.current is None:
+                lines.append(f"{self.repository}:{move.tag} ({kind}) new -> {_short(move.wanted)}")
+            else:
+                lines.append(f"{self.repository}:{move.tag} ({kind}) {_short(move.current)} -> {_short(move.wanted)}")
+        return lines
+
+
+def _short(digest: str) -> str:
+    return digest[:19]
+
+
+def plan(target: records.TargetResult, repository: str, oras: Oras, sboms: Mapping[str, str], today: dt.date) -> Plan:
+    """The tag -> digest map of one target against the registry as it is now (reads only)."""
+    assert target.digest is not None and target.repository is not None
+    rolling_tags = [reference.rpartition(":")[2] for reference in target.tags]  # the record keeps image:tag
+    primary = rolling_tags[0]
+    existing = {tag: None for tag in oras.tags(repository)}
+    dated = {t: oras.resolve(f"{repository}:{t}") for t in existing if t.startswith(primary + "-")}
+    known: dict[str, str | None] = {**existing, **dated}
+    tag, _ = immutable_tag(primary, target.digest, known, today)
+    moves = [Move(tag, known.get(tag), target.digest, immutable=True)]
+    if moves[0].current not in (None, target.digest):  # cannot happen by construction; guards a race
+        raise PublishFailed(f"{repository}:{tag} is immutable and points at {moves[0].current}")
+    for rolling in rolling_tags:
+        current = oras.resolve(f"{repository}:{rolling}") if rolling in existing else None
+        moves.append(Move(rolling, current, target.digest, immutable=False))
+    platforms = {p: image.digest for p, image in target.images.items()}
+    source = f"{target.repository}@{target.digest}"
+    return Plan(target.id, source, repository, target.digest, platforms, dict(sboms), moves)
+
+
+# -- doing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What publishing one target did."""
+
+    target: str
+    repository: str
+    digest: str
+    tags: list[str]
+    immutable: str
+    writes: list[str]  # what was written, in order ([]: everything was already in place)
+
+
+def execute(item: Plan, oras: Oras, cosign: Cosign, say: Callable[[str], None]) -> Outcome:
+    """Copy, sign, attest, then the immutable tag, then the rolling tags; each read back before the next."""
+    writes: list[str] = []
+    pinned = item.pinned
+    if oras.resolve(pinned) != item.digest:
+        say(f"{item.target}: copying {item.source} -> {pinned}")
+        oras.copy(item.source, pinned)
+        _expect(oras.resolve(pinned), item.digest, pinned)
+        writes.append("copy")
+    if not cosign.verified(pinned):
+        say(f"{item.target}: signing {pinned}")
+        cosign.sign(pinned)
+        if not cosign.verified(pinned):
+            raise PublishFailed(f"the signature of {pinned} does not verify after signing")
+        writes.append("signature")
+    for platform, digest in sorted(item.platforms.items()):
+        sbom = item.sboms.get(platform)
+        if sbom is None:
+            continue
+        image = f"{item.repository}@{digest}"
+        if not cosign.attested(image, SBOM_TYPE):
+            say(f"{item.target}: attesting the {platform} SBOM on {image}")
+            cosign.attest(image, SBOM_TYPE, Path(sbom))
+            if not cosign.attested(image, SBOM_TYPE):
+                raise PublishFailed(f"the SBOM attestation of {image} does not verify after attesting")
+            writes.append(f"sbom {platform}")
+    for move in item.moves:  # the immutable tag comes first
+        if not move.changes:
+            continue
+        reference = f"{item.repository}:{move.tag}"
+        if move.immutable:
+            now = oras.resolve(reference)  # another publisher may have taken it since the plan
+            if now is not None and now != item.digest:
+                raise PublishFailed(f"{reference} is immutable and already points at {now}")
+        say(f"{item.target}: tagging {reference}")
+        oras.tag(pinned, move.tag)
+        _expect(oras.resolve(reference), item.digest, reference)
+        writes.append(f"tag {move.tag}")
+    rolling = [m.tag for m in item.moves if not m.immutable]
+    return Outcome(item.target, item.repository, item.digest, rolling, item.immutable, writes)
+
+
+def _expect(found: str | None, wanted: str, reference: str) -> None:
+    if found != wanted:
+        raise PublishFailed(f"{reference} reads back as {found or 'missing'}, not {wanted}: stopped there")
+
+
+def sboms_of(target: records.TargetResult) -> dict[str, str]:
+    """Per platform, the SBOM file the scan made (read from the scan report its verdict names)."""
+    out: dict[str, str] = {}
+    for platform, verdict in target.verdicts.get("scan", {}).items():
+        if not verdict.report:
+            continue
+        try:
+            report = json.loads(Path(verdict.report).read_text())
+        except (OSError, ValueError) as exc:
+            raise EnvironmentProblem(f"cannot read the scan report {verdict.report}: {exc}") from exc
+        for image in report.get("images", []):
+            if image.get("target") == target.id and image.get("platform") == platform and image.get("sbom"):
+                if not Path(image["sbom"]).is_file():
+                    raise EnvironmentProblem(f"the SBOM {image['sbom']} of {target.id} is gone: run `factory scan`")
+                out[platform] = image["sbom"]
+    return out
+
+
+def lock(path: Path, say: Callable[[str], None], wait_s: float = LOCK_WAIT_S) -> AbstractContextManager[None]:
+    """One publisher at a time per state directory; a second one waits, then gives up clearly."""
+    return locks.exclusive(
+        path,
+        wait_s,
+        f"another `factory publish` holds {path}: waiting for it",
+        f"another `factory publish` holds {path} (waited {wait_s:.0f} s): try again when it ends",
+        say,
+    )
+
+
+def publication(outcome: Outcome, at: str) -> records.Publication:
+    return records.Publication(
+        repository=outcome.repository,
+        digest=outcome.digest,
+        tags=outcome.tags,
+        immutable_tag=outcome.immutable,
+        signature=f"{outcome.repository}:{outcome.digest.replace(':', '-')}.sig",
+        writes=outcome.writes,
+        at=at,
+    )
+
+
+def references_of(repository: str, tags: Sequence[str]) -> list[str]:
+    return [f"{repository}:{tag}" for tag in tags]

@@ -1,0 +1,221 @@
+"""Publish's decisions and the order of its writes, against an in-memory registry (the real one: tests/engine)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from factory import publish
+from factory import record as records
+from factory.errors import EnvironmentProblem
+
+TODAY = dt.date(2026, 12, 2)
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+REPO = "127.0.0.1:5000/base/python"
+
+
+class Registry:
+    """Tags and digests of one repository, and every write in order; `fail_on` makes one write fail."""
+
+    def __init__(self, tags: dict[str, str] | None = None, fail_on: str | None = None) -> None:
+        self.tags_ = dict(tags or {})
+        self.digests: set[str] = set(self.tags_.values())
+        self.signed: set[str] = set()
+        self.attested: set[str] = set()
+        self.writes: list[str] = []
+        self.fail_on = fail_on
+
+    def _write(self, what: str) -> None:
+        if self.fail_on is not None and what.startswith(self.fail_on):
+            raise EnvironmentProblem(f"registry gone during {what}")
+        self.writes.append(what)
+
+    # Oras
+    def resolve(self, reference: str) -> str | None:
+        if "@" in reference:
+            digest = reference.split("@")[1]
+            return digest if digest in self.digests else None
+        return self.tags_.get(reference.rpartition(":")[2])
+
+    def tags(self, repository: str) -> list[str]:
+        return sorted(self.tags_)
+
+    def copy(self, source: str, destination: str) -> None:
+        self._write("copy")
+        self.digests.add(destination.split("@")[1])
+
+    def tag(self, pinned: str, tag: str) -> None:
+        self._write(f"tag {tag}")
+        self.tags_[tag] = pinned.split("@")[1]
+
+    # Cosign
+    def sign(self, pinned: str) -> None:
+        self._write("sign")
+        self.signed.add(pinned)
+
+    def verified(self, pinned: str) -> bool:
+        return pinned in self.signed
+
+    def attest(self, pinned: str, kind: str, predicate: Path) -> None:
+        self._write(f"attest {pinned.split('@')[1][:9]}")
+        self.attested.add(pinned)
+
+    def attested_(self, pinned: str, kind: str) -> bool:
+        return pinned in self.attested
+
+
+class FakeCosign:
+    def __init__(self, registry: Registry) -> None:
+        self.r = registry
+
+    def sign(self, pinned: str) -> None:
+        self.r.sign(pinned)
+
+    def verified(self, pinned: str) -> bool:
+        return self.r.verified(pinned)
+
+    def attest(self, pinned: str, kind: str, predicate: Path) -> None:
+        self.r.attest(pinned, kind, predicate)
+
+    def attested(self, pinned: str, kind: str) -> bool:
+        return self.r.attested_(pinned, kind)
+
+
+def target(digest: str = A, **verdicts: dict[str, bool]) -> records.TargetResult:
+    result = records.TargetResult(
+        id="python:3.13-runtime",
+        stack="python",
+        version="3.13",
+        variant="runtime",
+        dockerfile="rendered/python/3.13/runtime/Dockerfile",
+        dockerfile_sha256="0" * 64,
+        platforms=["linux/amd64", "linux/arm64"],
+        tags=["python:3.13", "python:3"],
+        status=records.Status.BUILT,
+        reference="127.0.0.1:5000/factory-staging/python:3.13-run1",
+        digest=digest,
+        images={
+            "linux/amd64": records.PlatformResult("sha256:" + "1" * 64, 10, 3),
+            "linux/arm64": records.PlatformResult("sha256:" + "2" * 64, 10, 3),
+        },
+    )
+    stages = verdicts or {
+        "verify": {"linux/amd64": True, "linux/arm64": True},
+        "scan": {"linux/amd64": True, "linux/arm64": True},
+    }
+    for stage, by_platform in stages.items():
+        result.verdicts[stage] = {
+            p: records.Verdict(ok, "ok" if ok else "2 failing: CVE-1", "t") for p, ok in by_platform.items()
+        }
+    return result
+
+
+def test_only_what_passed_every_stage_on_every_platform_is_published() -> None:
+    assert publish.refusal(target()) is None
+    half = target(verify={"linux/amd64": True, "linux/arm64": True}, scan={"linux/amd64": True})
+    assert publish.refusal(half) == "not scanned on linux/arm64"
+    failed = target(verify={"linux/amd64": True, "linux/arm64": False}, scan={"linux/amd64": True, "linux/arm64": True})
+    assert publish.refusal(failed) == "verify failed on linux/arm64: 2 failing: CVE-1"
+    broken = target()
+    broken.status, broken.reason = records.Status.FAILED, "buildx exited 1\nmore"
+    assert publish.refusal(broken) == "build failed: buildx exited 1"
+
+
+def test_the_immutable_tag_is_dated_and_never_reused_for_another_digest() -> None:
+    assert publish.immutable_tag("3.13", A, {}, TODAY) == ("3.13-20261202", False)
+    taken = {"3.13-20261202": B, "3.13-20261202.1": B, "3.13": B}
+    assert publish.immutable_tag("3.13", A, taken, TODAY) == ("3.13-20261202.2", False)
+    # the digest already has a dated tag (from any day): it is reused, nothing new
+    assert publish.immutable_tag("3.13", A, {"3.13-20261130": A, "3.13-20261202": B}, TODAY) == ("3.13-20261130", True)
+    # another tag family that happens to start alike is not this one
+    assert publish.immutable_tag("3", A, {"3-13-x": A}, TODAY) == ("3-20261202", False)
+
+
+def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_rolling() -> None:
+    registry = Registry()
+    item = publish.plan(target(), REPO, registry, {"linux/amd64": "a.json", "linux/arm64": "b.json"}, TODAY)  # type: ignore[arg-type]
+    assert [(m.tag, m.current, m.immutable) for m in item.moves] == [
+        ("3.13-20261202", None, True),
+        ("3.13", None, False),
+        ("3", None, False),
+    ]
+    outcome = publish.execute(item, registry, FakeCosign(registry), lambda _: None)  # type: ignore[arg-type]
+    assert registry.writes == [
+        "copy",
+        "sign",
+        "attest sha256:11",
+        "attest sha256:22",
+        "tag 3.13-20261202",
+        "tag 3.13",
+        "tag 3",
+    ]
+    assert outcome.writes == [
+        "copy",
+        "signature",
+        "sbom linux/amd64",
+        "sbom linux/arm64",
+        "tag 3.13-20261202",
+        "tag 3.13",
+        "tag 3",
+    ]
+    assert registry.tags_ == {"3.13-20261202": A, "3.13": A, "3": A}
+
+
+def test_publishing_the_same_digest_again_writes_nothing() -> None:
+    registry = Registry()
+    sboms = {"linux/amd64": "a.json"}
+    publish.execute(publish.plan(target(), REPO, registry, sboms, TODAY), registry, FakeCosign(registry), print)  # type: ignore[arg-type]
+    registry.writes.clear()
+    again = publish.plan(target(), REPO, registry, sboms, TODAY + dt.timedelta(days=1))  # type: ignore[arg-type]
+    assert not any(m.changes for m in again.moves)
+    assert again.immutable == "3.13-20261202"  # the digest keeps its first dated tag
+    outcome = publish.execute(again, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
+    assert outcome.writes == [] and registry.writes == []
+
+
+def test_a_fault_leaves_the_rolling_tags_on_the_previous_digest_and_a_rerun_completes() -> None:
+    registry = Registry({"3.13": B, "3": B, "3.13-20261201": B}, fail_on="tag 3.13-")
+    sboms = {"linux/amd64": "a.json"}
+    item = publish.plan(target(), REPO, registry, sboms, TODAY)  # type: ignore[arg-type]
+    assert [(m.tag, m.current) for m in item.moves] == [("3.13-20261202", None), ("3.13", B), ("3", B)]
+    with pytest.raises(EnvironmentProblem):
+        publish.execute(item, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
+    assert registry.tags_["3.13"] == B and registry.tags_["3"] == B  # consumers still get the old image
+    assert registry.writes == ["copy", "sign", "attest sha256:11"]
+    registry.fail_on = None
+    registry.writes.clear()
+    rerun = publish.plan(target(), REPO, registry, sboms, TODAY)  # type: ignore[arg-type]
+    publish.execute(rerun, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
+    assert registry.writes == ["tag 3.13-20261202", "tag 3.13", "tag 3"]  # copy, signature, SBOM were in place
+    assert registry.tags_ == {"3.13": A, "3": A, "3.13-20261201": B, "3.13-20261202": A}
+
+
+def test_an_immutable_tag_taken_since_the_plan_is_an_error_not_a_move() -> None:
+    registry = Registry()
+    item = publish.plan(target(), REPO, registry, {}, TODAY)  # type: ignore[arg-type]
+    registry.tags_["3.13-20261202"] = B  # another publisher, after the plan
+    with pytest.raises(publish.PublishFailed, match="is immutable and already points at"):
+        publish.execute(item, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
+    assert registry.tags_["3.13-20261202"] == B and "3.13" not in registry.tags_
+
+
+def test_a_missing_key_or_tool_is_a_clear_environment_error(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentProblem, match="run `factory keys generate`") as info:
+        publish.SigningKey.at(tmp_path / "cosign.key")
+    assert info.value.exit_code == 5
+    with pytest.raises(EnvironmentProblem, match="cosign is not installed: run `factory engine up`"):
+        publish.find_tool("cosign", {"PATH": str(tmp_path), "FACTORY_PREFIX": str(tmp_path)})
+
+
+def test_a_second_publisher_waits_for_the_lock_then_gives_up_clearly(tmp_path: Path) -> None:
+    said: list[str] = []
+    held = publish.lock(tmp_path / "publish.lock", said.append)
+    second = publish.lock(tmp_path / "publish.lock", said.append, wait_s=0.5)
+    with held, pytest.raises(EnvironmentProblem, match="another `factory publish` holds"), second:
+        pass
+    assert said == [f"another `factory publish` holds {tmp_path / 'publish.lock'}: waiting for it"]
+    with publish.lock(tmp_path / "publish.lock", said.append, wait_s=0.5):  # free again
+        pass
