@@ -51,8 +51,10 @@ def find_tool(name: str, environ: Mapping[str, str] = os.environ) -> str:
     found = shutil.which(name, path=environ.get("PATH"))
     if found:
         return found
-    prefix = Path(environ.get("FACTORY_PREFIX", "/opt/factory-engine"))
-    unpacked = prefix / "tools" / "usr" / "bin" / name
+    from factory.engine.host import TOOLS_DIR
+    from factory.engine.layout import Layout
+
+    unpacked = Layout.from_env(environ).prefix / TOOLS_DIR / "usr" / "bin" / name
     if unpacked.is_file() and os.access(unpacked, os.X_OK):
         return str(unpacked)
     raise EnvironmentProblem(f"{name} is not installed: {TOOLS_HINT}")
