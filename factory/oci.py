@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from factory import references
 from factory.errors import EnvironmentProblem
 
 INDEX_TYPES = (
@@ -43,7 +44,7 @@ class RegistryClient:
     def __init__(self, host: str, *, timeout: float = 30.0) -> None:
         self.host = host
         self.timeout = timeout
-        loopback = host.startswith(("127.", "localhost", "[::1]"))
+        loopback = references.loopback(host)
         self.scheme = "http" if loopback else "https"
         # A loopback registry is never reached through a proxy, whatever the environment says.
         handlers = [urllib.request.ProxyHandler({})] if loopback else []

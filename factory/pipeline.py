@@ -226,11 +226,7 @@ def verify(workspace: Workspace, record_path: Path, board: Board, selection: Seq
     from factory.docker import Docker
 
     record = records.read(record_path)
-    built = {t.id for t in record.targets}
-    unknown = sorted(set(selection) - built)
-    if unknown:
-        raise UsageProblem(f"{', '.join(unknown)} not in the record {record_path} (it has: {', '.join(sorted(built))})")
-    wanted = set(selection) if selection else None
+    wanted = _selected(record, record_path, selection)
     verifier = verifying.Verifier(
         Docker.discover(), workspace.catalogue, board, concurrency=workspace.site.build.concurrency
     )
@@ -414,12 +410,11 @@ def publish(
     from factory.process import Runner
 
     today = today or dt.date.today()
-    record = records.read(record_path)
-    wanted = _selected(record, record_path, selection)
     settings = workspace.site.publish
     runner = Runner()
     with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
-        record = records.read(record_path)  # as the previous publisher left it
+        record = records.read(record_path)  # read under the lock: as the previous publisher left it
+        wanted = _selected(record, record_path, selection)
         refused: dict[str, str] = {}
         chosen = []
         for target in record.targets:

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +61,12 @@ def find_tool(name: str, environ: Mapping[str, str] = os.environ) -> str:
 
 
 def _plain_http(reference: str) -> bool:
-    host = references.parse(reference).registry or ""
-    return host.startswith(("127.", "localhost", "[::1]"))
+    return references.loopback(references.parse(reference).registry or "")
+
+
+def _needs_http_flag(reference: str) -> bool:
+    """cosign speaks plain HTTP to 127.0.0.0/8 by itself; another loopback name needs the flag."""
+    return _plain_http(reference) and not (references.parse(reference).registry or "").startswith("127.")
 
 
 class Oras:
@@ -77,12 +81,13 @@ class Oras:
 
     def resolve(self, reference: str) -> str | None:
         """The digest a tag (or digest) resolves to; None when it does not exist."""
-        result = self.runner.run([self.binary, "resolve", *self._http(reference), reference], check=False)
+        argv = [self.binary, "resolve", *self._http(reference), reference]
+        result = self.runner.run(argv, check=False)
         if result.ok:
             return result.stdout.strip()
         if "not found" in result.output:
             return None
-        raise CommandFailed([self.binary, "resolve", reference], result.returncode, result.output)
+        raise CommandFailed(argv, result.returncode, result.output)
 
     def tags(self, repository: str) -> list[str]:
         """Every tag of a repository ([] when the repository does not exist yet)."""
@@ -136,17 +141,11 @@ class Cosign:
 
     def _write_flags(self, reference: str) -> list[str]:
         flags = ["--yes", "--key", str(self.key.private), "--tlog-upload=false"]
-        host = references.parse(reference).registry or ""
-        if _plain_http(reference) and not host.startswith("127."):
-            flags.append("--allow-http-registry")
-        return flags
+        return [*flags, "--allow-http-registry"] if _needs_http_flag(reference) else flags
 
     def _read_flags(self, reference: str) -> list[str]:
         flags = ["--key", str(self.key.public), "--insecure-ignore-tlog"]
-        host = references.parse(reference).registry or ""
-        if _plain_http(reference) and not host.startswith("127."):
-            flags.append("--allow-insecure-registry")
-        return flags
+        return [*flags, "--allow-insecure-registry"] if _needs_http_flag(reference) else flags
 
     def sign(self, pinned: str) -> None:
         argv = [self.binary, "sign", *self._write_flags(pinned), pinned]
@@ -403,7 +402,3 @@ def publication(outcome: Outcome, at: str) -> records.Publication:
         writes=outcome.writes,
         at=at,
     )
-
-
-def references_of(repository: str, tags: Sequence[str]) -> list[str]:
-    return [f"{repository}:{tag}" for tag in tags]

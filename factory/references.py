@@ -63,3 +63,8 @@ def parse(reference: str) -> ImageRef:
     if colon > slash:
         return ImageRef(name[:colon], name[colon + 1 :], digest or None)
     return ImageRef(name, None, digest or None)
+
+
+def loopback(host: str) -> bool:
+    """True for a registry host on this machine (plain HTTP, never through a proxy)."""
+    return host.startswith(("127.", "localhost", "[::1]"))
