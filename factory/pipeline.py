@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from factory import model, references, rendered, site
 from factory import record as records
-from factory.errors import CheckFailed, DefinitionError, Problem, UsageProblem
+from factory.errors import CheckFailed, DefinitionError, FactoryError, Problem, UsageProblem
 from factory.progress import Board
 from factory.project import Project
 from factory.render import RenderedFile, Renderer
@@ -356,6 +356,32 @@ def _selected(record: records.BuildRecord, path: Path, selection: Sequence[str])
     return set(selection) if selection else None
 
 
+def _choose(
+    record: records.BuildRecord,
+    path: Path,
+    selection: Sequence[str],
+    refusal: Callable[[records.TargetResult], str | None],
+) -> tuple[list[records.TargetResult], dict[str, str]]:
+    """The selected targets of a record that a stage may act on, and why it may not act on the others."""
+    wanted = _selected(record, path, selection)
+    chosen, refused = [], {}
+    for target in record.targets:
+        if wanted is not None and target.id not in wanted:
+            continue
+        reason = refusal(target)
+        if reason is None:
+            chosen.append(target)
+        else:
+            refused[target.id] = reason
+    return chosen, refused
+
+
+def _not_published(target: records.TargetResult) -> str | None:
+    if target.published is None or target.published.digest != target.digest:
+        return "not published: nothing to copy"
+    return None
+
+
 def _scan_summary(result: ImageScan) -> str:
     if result.failing:
         return f"{len(result.failing)} failing: {result.failing[0]}"
@@ -406,6 +432,8 @@ def publish(
     write; then each target is copied, signed, attested and tagged (see
     factory.publish). One publisher at a time per state directory.
     """
+    from factory import attestations as attesting
+    from factory import exceptions as excs
     from factory import publish as publishing
     from factory.process import Runner
 
@@ -414,29 +442,27 @@ def publish(
     runner = Runner()
     with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
         record = records.read(record_path)  # read under the lock: as the previous publisher left it
-        wanted = _selected(record, record_path, selection)
-        refused: dict[str, str] = {}
-        chosen = []
-        for target in record.targets:
-            if wanted is not None and target.id not in wanted:
-                continue
-            reason = publishing.refusal(target)
-            if reason is None:
-                chosen.append(target)
-            else:
-                refused[target.id] = reason
-                board.note(f"{target.id}: not published: {reason}")
+        chosen, refused = _choose(record, record_path, selection, publishing.refusal)
+        for target_id, reason in refused.items():
+            board.note(f"{target_id}: not published: {reason}")
         if not chosen:
             return PublishOutcome(record, [], [], refused)
         oras = publishing.Oras(runner)
         cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path))
         staging = workspace.site.registry.staging_namespace + "/"
+        root = workspace.project.root
+        exceptions = excs.load(root, today, root / workspace.site.scan.exceptions)
         plans = []
         for target in chosen:
             assert target.repository is not None  # built
             image = references.parse(target.repository).path.removeprefix(staging)
             repository = settings.repository(image)
-            plans.append(publishing.plan(target, repository, oras, publishing.sboms_of(target), today))
+            inputs = attesting.Inputs(
+                record, target, root, attesting.scan_images(target), exceptions, today, settings.large_sbom_bytes
+            )
+            directory = workspace.builds / record.run_id / "attestations" / target.id.replace(":", "_")
+            attestations = attesting.prepare(inputs, directory)
+            plans.append(publishing.plan(target, repository, oras, attestations, today))
         for item in plans:
             for line in item.describe():
                 board.note(f"{item.target}: {line}")
@@ -451,7 +477,95 @@ def publish(
     return PublishOutcome(record, done, plans, refused)
 
 
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What `publish --to` did: each published target copied (with what it wrote), and what it could not copy."""
+
+    copies: list[tuple[Any, list[str]]]  # (publish.Copy, writes)
+    refused: dict[str, str]
+
+
+def copy(workspace: Workspace, record_path: Path, board: Board, to: str, selection: Sequence[str] = ()) -> CopyOutcome:
+    """Copy the published targets of a record to another registry: digests, signatures and referrers unchanged.
+
+    The tag map at the destination is printed before the first write; an
+    immutable tag there that points elsewhere stops everything before it
+    starts. Each target's copies are recorded in its publication.
+    """
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    settings = workspace.site.publish
+    registry, namespace = publishing.destination(to, settings.namespace)
+    runner = Runner()
+    with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
+        record = records.read(record_path)
+        chosen, refused = _choose(record, record_path, selection, _not_published)
+        oras = publishing.Oras(runner)
+        cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path))
+        prefix = f"{settings.registry}/{settings.namespace}/"
+        plans = []
+        for target in chosen:
+            assert target.published is not None
+            image = target.published.repository.removeprefix(prefix)
+            platforms = [i.digest for i in target.images.values()]
+            item = publishing.copy_plan(target.id, target.published, platforms, f"{registry}/{namespace}/{image}", oras)
+            plans.append(item)
+            for line in item.describe():
+                board.note(f"{target.id}: {line}")
+        done = []
+        for item in plans:
+            writes = publishing.execute_copy(item, oras, cosign, board.note)
+            if not writes:
+                board.note(f"{item.target}: already in {item.destination}: nothing written")
+            publication = record.result(item.target).published
+            assert publication is not None
+            if item.destination not in publication.copies:
+                publication.copies.append(item.destination)
+                save(workspace, record, record_path)
+            done.append((item, writes))
+    return CopyOutcome(done, refused)
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def report(workspace: Workspace, record_path: Path) -> dict[str, Path]:
+    """Write the run's report (report.json, report.md) beside its record, from the record alone."""
+    from factory import report as reporting
+
+    record = records.read(record_path)
+    return reporting.write(record, workspace.builds / record.run_id)
+
+
+def ensure_signing_key(workspace: Workspace, board: Board) -> None:
+    """On the embedded defaults, make the signing key once (and say so); a configured key must exist."""
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    path = workspace.site.publish.key_path
+    if path.is_file():
+        return
+    default = site.PublishSettings().key_path
+    if path != default:
+        publishing.SigningKey.at(path)  # raises: a configured key that is missing is the user's to fix
+    key = publishing.generate_key(path, Runner())
+    board.note(
+        f"no signing key yet: generated {key.private} (public key {key.public}); set publish.signing_key in"
+        " factory.yaml to sign with your own"
+    )
+
+
 # -- the main job ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MainJob:
+    """What the main job did: the record it built and the report it wrote (also on failure)."""
+
+    record_path: Path
+    reports: dict[str, Path]
+    published: PublishOutcome
 
 
 def main_job(
@@ -461,28 +575,54 @@ def main_job(
     *,
     ignore_file: IgnoreFile | None = None,
     no_cache: bool = False,
-) -> Verification:
-    """render --check -> lint -> build -> verify, each only after the one before passed.
+) -> MainJob:
+    """render --check -> lint -> build -> verify -> scan -> publish -> report, each after the one before passed.
 
     `lint_passes` sees the lint report (the CLI shows it and applies the
-    failure threshold). Scanning, signing and publishing join here as stages
-    over the same record (the gate and publish issues); until then the
-    images stay in staging.
+    failure threshold). Once a build record exists, the report is written
+    whatever happens next, so a failed run still says what was not published
+    and why.
     """
-    from factory.errors import BuildFailed, LintFailed, VerifyFailed
+    from factory.errors import LintFailed
 
-    board.note("main job: render --check, lint, build, verify")
+    board.note("main job: render --check, lint, build, verify, scan, publish, report")
     require_current(workspace)
     if not lint_passes(lint(workspace, ignore_file=ignore_file)):
         raise LintFailed("lint findings at or above the failure threshold")
     record = build(workspace, board, no_cache=no_cache)
+    path = workspace.builds / record.run_id / "record.json"
+    try:
+        outcome = _stages_after_build(workspace, board, record, path)
+    except FactoryError as exc:
+        try:
+            written = report(workspace, path)
+            board.note(f"report: {written['markdown']}")
+        except FactoryError as unwritten:  # the stage's error is the one to show
+            board.note(f"no report: {unwritten}")
+        raise exc
+    written = report(workspace, path)
+    board.note(f"report: {written['markdown']}")
+    return MainJob(path, written, outcome)
+
+
+def _stages_after_build(workspace: Workspace, board: Board, record: records.BuildRecord, path: Path) -> PublishOutcome:
+    from factory.errors import BuildFailed, NotPublished, ScanFailed, VerifyFailed
+
     if record.failed:
         raise BuildFailed("; ".join(f"{t.id}: {t.status}: {_first_line(t.reason)}" for t in record.failed))
-    verification = verify(workspace, workspace.builds / record.run_id / "record.json", board)
+    verification = verify(workspace, path, board)
     if not verification.passed:
         failed = sorted({r.target for r in verification.results if not r.passed})
         raise VerifyFailed(f"verification failed for {', '.join(failed)} (details: {verification.report})")
-    return verification
+    gate = scan(workspace, path, board)
+    if not gate.passed:
+        failed = sorted({s.target for s in gate.scans if not s.passed})
+        raise ScanFailed(f"the security gate failed for {', '.join(failed)} (details: {gate.reports['markdown']})")
+    ensure_signing_key(workspace, board)
+    outcome = publish(workspace, path, board)
+    if not outcome.passed:
+        raise NotPublished("not published: " + "; ".join(f"{t}: {r}" for t, r in sorted(outcome.refused.items())))
+    return outcome
 
 
 def _first_line(text: str | None) -> str:

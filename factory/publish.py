@@ -29,13 +29,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory import attestations as attesting
 from factory import locks, references
 from factory import record as records
 from factory.errors import CommandFailed, EnvironmentProblem, FactoryError, UsageProblem
 from factory.process import Runner
 
 TOOLS_HINT = "run `factory engine up` (it installs cosign, oras and skopeo)"
-SBOM_TYPE = "cyclonedx"
 LOCK_WAIT_S = 600.0
 _DATED = re.compile(r"-(?P<date>[0-9]{8})(?:\.(?P<n>[0-9]+))?")
 
@@ -103,6 +103,18 @@ class Oras:
         """Copy an index with everything under it, digests unchanged (`oras cp -r`)."""
         http = [*self._http(source, prefix="from-"), *self._http(destination, prefix="to-")]
         self.runner.run([self.binary, "cp", "-r", *http, source, destination], hint=f"copy to {destination}")
+
+    def attach(self, pinned: str, document: Path, artifact_type: str) -> str:
+        """Attach a file to a manifest as an OCI referrer; the referrer's manifest digest."""
+        argv = [self.binary, "attach", *self._http(pinned), "--artifact-type", artifact_type, "--format", "json"]
+        result = self.runner.run(
+            [*argv, pinned, f"{document.name}:{artifact_type}"], cwd=document.parent, hint=f"attach to {pinned}"
+        )
+        try:
+            digest = json.loads(result.stdout)["digest"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PublishFailed(f"oras attach printed no digest for {pinned}: {result.stdout[-300:]!r}") from exc
+        return str(digest)
 
     def tag(self, pinned: str, tag: str) -> None:
         """Point `tag` at the manifest `repository@digest` (the manifest is put again, never rebuilt)."""
@@ -253,7 +265,7 @@ class Plan:
     repository: str  # the publish repository
     digest: str
     platforms: dict[str, str]  # platform -> manifest digest
-    sboms: dict[str, str]  # platform -> SBOM file (from the scan report)
+    attestations: list[attesting.Attestation]  # predicates written before any write to the registry
     moves: list[Move] = field(default_factory=list)
 
     @property
@@ -265,23 +277,34 @@ class Plan:
         return next(m.tag for m in self.moves if m.immutable)
 
     def describe(self) -> list[str]:
-        lines = []
-        for move in self.moves:
-            kind = "immutable" if move.immutable else "rolling"
-            if not move.changes:
-                lines.append(f"{self.repository}:{move.tag} ({kind}) stays at {_short(move.wanted)}")
-            elif move.current is None:
-                lines.append(f"{self.repository}:{move.tag} ({kind}) new -> {_short(move.wanted)}")
-            else:
-                lines.append(f"{self.repository}:{move.tag} ({kind}) {_short(move.current)} -> {_short(move.wanted)}")
-        return lines
+        return describe(self.repository, self.moves)
+
+
+def describe(repository: str, moves: list[Move]) -> list[str]:
+    """One line per tag of an intended map: new, moved (from what to what), or staying."""
+    lines = []
+    for move in moves:
+        kind = "immutable" if move.immutable else "rolling"
+        if not move.changes:
+            lines.append(f"{repository}:{move.tag} ({kind}) stays at {_short(move.wanted)}")
+        elif move.current is None:
+            lines.append(f"{repository}:{move.tag} ({kind}) new -> {_short(move.wanted)}")
+        else:
+            lines.append(f"{repository}:{move.tag} ({kind}) {_short(move.current)} -> {_short(move.wanted)}")
+    return lines
 
 
 def _short(digest: str) -> str:
     return digest[:19]
 
 
-def plan(target: records.TargetResult, repository: str, oras: Oras, sboms: Mapping[str, str], today: dt.date) -> Plan:
+def plan(
+    target: records.TargetResult,
+    repository: str,
+    oras: Oras,
+    attestations: list[attesting.Attestation],
+    today: dt.date,
+) -> Plan:
     """The tag -> digest map of one target against the registry as it is now (reads only)."""
     assert target.digest is not None and target.repository is not None
     rolling_tags = [reference.rpartition(":")[2] for reference in target.tags]  # the record keeps image:tag
@@ -298,7 +321,7 @@ def plan(target: records.TargetResult, repository: str, oras: Oras, sboms: Mappi
         moves.append(Move(rolling, current, target.digest, immutable=False))
     platforms = {p: image.digest for p, image in target.images.items()}
     source = f"{target.repository}@{target.digest}"
-    return Plan(target.id, source, repository, target.digest, platforms, dict(sboms), moves)
+    return Plan(target.id, source, repository, target.digest, platforms, attestations, moves)
 
 
 # -- doing ---------------------------------------------------------------------------------
@@ -331,17 +354,23 @@ def execute(item: Plan, oras: Oras, cosign: Cosign, say: Callable[[str], None]) 
         if not cosign.verified(pinned):
             raise PublishFailed(f"the signature of {pinned} does not verify after signing")
         writes.append("signature")
-    for platform, digest in sorted(item.platforms.items()):
-        sbom = item.sboms.get(platform)
-        if sbom is None:
+    for attestation in item.attestations:
+        platform = attestation.platform
+        subject = pinned if platform is None else f"{item.repository}@{item.platforms[platform]}"
+        if cosign.attested(subject, attestation.kind):
             continue
-        image = f"{item.repository}@{digest}"
-        if not cosign.attested(image, SBOM_TYPE):
-            say(f"{item.target}: attesting the {platform} SBOM on {image}")
-            cosign.attest(image, SBOM_TYPE, Path(sbom))
-            if not cosign.attested(image, SBOM_TYPE):
-                raise PublishFailed(f"the SBOM attestation of {image} does not verify after attesting")
-            writes.append(f"sbom {platform}")
+        predicate = attestation.predicate
+        if attestation.referrer is not None:
+            say(f"{item.target}: attaching {attestation.referrer.name} to {subject} (too large to attest)")
+            digest = oras.attach(subject, attestation.referrer, attesting.SBOM_MEDIA_TYPE)
+            pointer = attesting.sbom_pointer(attestation.referrer, item.repository, digest)
+            predicate.write_text(json.dumps(pointer, indent=2, sort_keys=True) + "\n")
+            writes.append(f"attach {attestation.kind} {attestation.platform or 'index'}")
+        say(f"{item.target}: attesting {attestation.describe()} on {subject}")
+        cosign.attest(subject, attestation.kind, predicate)
+        if not cosign.attested(subject, attestation.kind):
+            raise PublishFailed(f"the {attestation.kind} attestation of {subject} does not verify after attesting")
+        writes.append(f"attest {attestation.kind} {attestation.platform or 'index'}")
     for move in item.moves:  # the immutable tag comes first
         if not move.changes:
             continue
@@ -358,27 +387,79 @@ def execute(item: Plan, oras: Oras, cosign: Cosign, say: Callable[[str], None]) 
     return Outcome(item.target, item.repository, item.digest, rolling, item.immutable, writes)
 
 
+# -- copying to another registry --------------------------------------------------------------
+
+
+@dataclass
+class Copy:
+    """Copying one published target into another repository: the same digests, its tags, signatures, referrers."""
+
+    target: str
+    source: str  # the publish repository
+    destination: str  # the repository in the other registry
+    digest: str
+    platforms: list[str]  # the manifest digests under the index (their referrers and attestations go too)
+    moves: list[Move] = field(default_factory=list)
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.destination}@{self.digest}"
+
+    def describe(self) -> list[str]:
+        return describe(self.destination, self.moves)
+
+
+def copy_plan(
+    target: str, publication: records.Publication, platforms: list[str], destination: str, oras: Oras
+) -> Copy:
+    """The tag map of a copy against the destination as it is now (reads only); an immutable tag that
+    points elsewhere there is an error before anything is written."""
+    item = Copy(target, publication.repository, destination, publication.digest, sorted(platforms))
+    for tag, immutable in ((publication.immutable_tag, True), *((t, False) for t in publication.tags)):
+        current = oras.resolve(f"{destination}:{tag}")
+        if immutable and current not in (None, publication.digest):
+            raise PublishFailed(f"{destination}:{tag} is immutable and points at {current}, not {publication.digest}")
+        item.moves.append(Move(tag, current, publication.digest, immutable))
+    return item
+
+
+def execute_copy(item: Copy, oras: Oras, cosign: Cosign, say: Callable[[str], None]) -> list[str]:
+    """Copy every platform manifest, then the index, each with its referrers (`oras cp -r`); then cosign's
+    signature and attestation tags of each digest; check the signature there; then the tags, immutable
+    first. The index goes last, so its presence means all under it arrived: then nothing is copied again.
+    Each write is read back."""
+    writes: list[str] = []
+    if oras.resolve(item.pinned) != item.digest:
+        for digest in (*item.platforms, item.digest):
+            there = f"{item.destination}@{digest}"
+            say(f"{item.target}: copying {item.source}@{digest} -> {there}")
+            oras.copy(f"{item.source}@{digest}", there)  # -r: its referrers too (an attached SBOM)
+            _expect(oras.resolve(there), digest, there)
+            writes.append(f"copy {digest[:19]}")
+    for digest in (item.digest, *item.platforms):
+        for suffix in (".sig", ".att"):  # where cosign keeps signatures and attestations without a referrers API
+            tag = digest.replace(":", "-") + suffix
+            wanted = oras.resolve(f"{item.source}:{tag}")
+            if wanted is None or oras.resolve(f"{item.destination}:{tag}") == wanted:
+                continue
+            oras.copy(f"{item.source}:{tag}", f"{item.destination}:{tag}")
+            _expect(oras.resolve(f"{item.destination}:{tag}"), wanted, f"{item.destination}:{tag}")
+            writes.append(f"copy {tag}")
+    if not cosign.verified(item.pinned):
+        raise PublishFailed(f"the signature of {item.pinned} does not verify after copying it")
+    for move in item.moves:
+        if not move.changes:
+            continue
+        say(f"{item.target}: tagging {item.destination}:{move.tag}")
+        oras.tag(item.pinned, move.tag)
+        _expect(oras.resolve(f"{item.destination}:{move.tag}"), item.digest, f"{item.destination}:{move.tag}")
+        writes.append(f"tag {move.tag}")
+    return writes
+
+
 def _expect(found: str | None, wanted: str, reference: str) -> None:
     if found != wanted:
         raise PublishFailed(f"{reference} reads back as {found or 'missing'}, not {wanted}: stopped there")
-
-
-def sboms_of(target: records.TargetResult) -> dict[str, str]:
-    """Per platform, the SBOM file the scan made (read from the scan report its verdict names)."""
-    out: dict[str, str] = {}
-    for platform, verdict in target.verdicts.get("scan", {}).items():
-        if not verdict.report:
-            continue
-        try:
-            report = json.loads(Path(verdict.report).read_text())
-        except (OSError, ValueError) as exc:
-            raise EnvironmentProblem(f"cannot read the scan report {verdict.report}: {exc}") from exc
-        for image in report.get("images", []):
-            if image.get("target") == target.id and image.get("platform") == platform and image.get("sbom"):
-                if not Path(image["sbom"]).is_file():
-                    raise EnvironmentProblem(f"the SBOM {image['sbom']} of {target.id} is gone: run `factory scan`")
-                out[platform] = image["sbom"]
-    return out
 
 
 def lock(path: Path, say: Callable[[str], None], wait_s: float = LOCK_WAIT_S) -> AbstractContextManager[None]:
@@ -390,6 +471,16 @@ def lock(path: Path, say: Callable[[str], None], wait_s: float = LOCK_WAIT_S) ->
         f"another `factory publish` holds {path} (waited {wait_s:.0f} s): try again when it ends",
         say,
     )
+
+
+def destination(to: str, namespace: str) -> tuple[str, str]:
+    """`--to REGISTRY[/NAMESPACE]` as (registry, namespace); without a namespace, the publish one."""
+    registry, _, path = to.strip("/").partition("/")
+    if not registry or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9a-fA-F:]+\](:[0-9]{1,5})?", registry):
+        raise UsageProblem(f"--to {to!r}: expected REGISTRY[/NAMESPACE], e.g. registry.example:5000/base")
+    if path and not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", path):
+        raise UsageProblem(f"--to {to!r}: {path!r} is not a repository namespace (lower case, digits, . _ - /)")
+    return registry, path or namespace
 
 
 def publication(outcome: Outcome, at: str) -> records.Publication:

@@ -247,12 +247,12 @@ class Scanner:
     ) -> list[Finding]:
         """Every finding trivy reports on the SBOM (suppressed ones included, marked), with origin and remedy."""
         applying = excs.for_image(self.exceptions, target_id)
-        purls = _purls(sbom)
+        products = purls(sbom)
         with tempfile.TemporaryDirectory(prefix="factory-scan-") as work:
             ignore = Path(work) / "trivyignore.yaml"
             ignore.write_text(excs.trivyignore(applying))
             vex = Path(work) / "exceptions.openvex.json"
-            vex.write_text(excs.openvex(applying, purls, self.today, f"{self.today.isoformat()}T00:00:00Z"))
+            vex.write_text(excs.openvex(applying, products, self.today, f"{self.today.isoformat()}T00:00:00Z"))
             report = self._trivy(
                 ["sbom", "--format", "json", "--scanners", "vuln", *self.database.args(offline=True),
                  "--ignorefile", str(ignore), "--vex", str(vex), "--show-suppressed", str(sbom)],
@@ -318,7 +318,8 @@ class Scanner:
         return self.runner.run(argv, timeout=TIMEOUT, hint=what).stdout
 
 
-def _purls(sbom: Path) -> list[str]:
+def purls(sbom: Path) -> list[str]:
+    """Every package URL an SBOM names (the products a VEX statement can cover)."""
     data = json.loads(sbom.read_text())
     return sorted({str(c["purl"]) for c in data.get("components", []) if c.get("purl")})
 

@@ -285,7 +285,13 @@ SITE = {
     },
     "publish": {
         "type": "dict",
-        "schema": {"registry": K("registry"), "namespace": K("repo_path"), "signing_key": K("file_path")},
+        "schema": {
+            "registry": K("registry"),
+            "namespace": K("repo_path"),
+            "signing_key": K("file_path"),
+            # an SBOM larger than this is attached as a referrer, the attestation names it by digest
+            "large_sbom_bytes": {"type": "integer", "min": 1, "max": 2**31 - 1},
+        },
     },
     # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.
     "pins": {"type": "dict", "schema": {"allow": {"type": "list", "schema": K("repo_glob")}}},

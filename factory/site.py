@@ -104,6 +104,9 @@ class PublishSettings:
     registry: str = "127.0.0.1:5000"
     namespace: str = "base"
     signing_key: str = "~/.config/factory/cosign.key"  # the public key is beside it, .pub
+    # An SBOM larger than this goes as an OCI referrer and its attestation names it by digest: a DSSE
+    # envelope holds the whole document base64-encoded, and registries cap manifest and blob sizes.
+    large_sbom_bytes: int = 8 * 1024 * 1024
 
     def repository(self, image: str) -> str:
         return f"{self.registry}/{self.namespace}/{image}"

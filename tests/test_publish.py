@@ -9,7 +9,8 @@ import pytest
 
 from factory import publish
 from factory import record as records
-from factory.errors import EnvironmentProblem
+from factory.attestations import Attestation
+from factory.errors import EnvironmentProblem, UsageProblem
 
 TODAY = dt.date(2026, 12, 2)
 A = "sha256:" + "a" * 64
@@ -24,7 +25,8 @@ class Registry:
         self.tags_ = dict(tags or {})
         self.digests: set[str] = set(self.tags_.values())
         self.signed: set[str] = set()
-        self.attested: set[str] = set()
+        self.attested: set[tuple[str, str]] = set()
+        self.attached: dict[str, str] = {}  # referrer digest -> the manifest it is attached to
         self.writes: list[str] = []
         self.fail_on = fail_on
 
@@ -47,6 +49,12 @@ class Registry:
         self._write("copy")
         self.digests.add(destination.split("@")[1])
 
+    def attach(self, pinned: str, document: Path, artifact_type: str) -> str:
+        self._write(f"attach {pinned.split('@')[1][:9]}")
+        digest = "sha256:" + "f" * 64
+        self.attached[digest] = pinned
+        return digest
+
     def tag(self, pinned: str, tag: str) -> None:
         self._write(f"tag {tag}")
         self.tags_[tag] = pinned.split("@")[1]
@@ -60,11 +68,11 @@ class Registry:
         return pinned in self.signed
 
     def attest(self, pinned: str, kind: str, predicate: Path) -> None:
-        self._write(f"attest {pinned.split('@')[1][:9]}")
-        self.attested.add(pinned)
+        self._write(f"attest {kind} {pinned.split('@')[1][:9]}")
+        self.attested.add((pinned, kind))
 
     def attested_(self, pinned: str, kind: str) -> bool:
-        return pinned in self.attested
+        return (pinned, kind) in self.attested
 
 
 class FakeCosign:
@@ -82,6 +90,12 @@ class FakeCosign:
 
     def attested(self, pinned: str, kind: str) -> bool:
         return self.r.attested_(pinned, kind)
+
+
+SBOMS = [
+    Attestation("cyclonedx", "linux/amd64", Path("a.json")),
+    Attestation("cyclonedx", "linux/arm64", Path("b.json")),
+]
 
 
 def target(digest: str = A, **verdicts: dict[str, bool]) -> records.TargetResult:
@@ -136,7 +150,8 @@ def test_the_immutable_tag_is_dated_and_never_reused_for_another_digest() -> Non
 
 def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_rolling() -> None:
     registry = Registry()
-    item = publish.plan(target(), REPO, registry, {"linux/amd64": "a.json", "linux/arm64": "b.json"}, TODAY)  # type: ignore[arg-type]
+    attestations = [*SBOMS, Attestation("slsaprovenance1", None, Path("p.json"))]
+    item = publish.plan(target(), REPO, registry, attestations, TODAY)  # type: ignore[arg-type]
     assert [(m.tag, m.current, m.immutable) for m in item.moves] == [
         ("3.13-20261202", None, True),
         ("3.13", None, False),
@@ -146,8 +161,9 @@ def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_roll
     assert registry.writes == [
         "copy",
         "sign",
-        "attest sha256:11",
-        "attest sha256:22",
+        "attest cyclonedx sha256:11",
+        "attest cyclonedx sha256:22",
+        "attest slsaprovenance1 sha256:aa",
         "tag 3.13-20261202",
         "tag 3.13",
         "tag 3",
@@ -155,8 +171,9 @@ def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_roll
     assert outcome.writes == [
         "copy",
         "signature",
-        "sbom linux/amd64",
-        "sbom linux/arm64",
+        "attest cyclonedx linux/amd64",
+        "attest cyclonedx linux/arm64",
+        "attest slsaprovenance1 index",
         "tag 3.13-20261202",
         "tag 3.13",
         "tag 3",
@@ -166,7 +183,7 @@ def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_roll
 
 def test_publishing_the_same_digest_again_writes_nothing() -> None:
     registry = Registry()
-    sboms = {"linux/amd64": "a.json"}
+    sboms = SBOMS[:1]
     publish.execute(publish.plan(target(), REPO, registry, sboms, TODAY), registry, FakeCosign(registry), print)  # type: ignore[arg-type]
     registry.writes.clear()
     again = publish.plan(target(), REPO, registry, sboms, TODAY + dt.timedelta(days=1))  # type: ignore[arg-type]
@@ -178,13 +195,13 @@ def test_publishing_the_same_digest_again_writes_nothing() -> None:
 
 def test_a_fault_leaves_the_rolling_tags_on_the_previous_digest_and_a_rerun_completes() -> None:
     registry = Registry({"3.13": B, "3": B, "3.13-20261201": B}, fail_on="tag 3.13-")
-    sboms = {"linux/amd64": "a.json"}
+    sboms = SBOMS[:1]
     item = publish.plan(target(), REPO, registry, sboms, TODAY)  # type: ignore[arg-type]
     assert [(m.tag, m.current) for m in item.moves] == [("3.13-20261202", None), ("3.13", B), ("3", B)]
     with pytest.raises(EnvironmentProblem):
         publish.execute(item, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
     assert registry.tags_["3.13"] == B and registry.tags_["3"] == B  # consumers still get the old image
-    assert registry.writes == ["copy", "sign", "attest sha256:11"]
+    assert registry.writes == ["copy", "sign", "attest cyclonedx sha256:11"]
     registry.fail_on = None
     registry.writes.clear()
     rerun = publish.plan(target(), REPO, registry, sboms, TODAY)  # type: ignore[arg-type]
@@ -195,7 +212,7 @@ def test_a_fault_leaves_the_rolling_tags_on_the_previous_digest_and_a_rerun_comp
 
 def test_an_immutable_tag_taken_since_the_plan_is_an_error_not_a_move() -> None:
     registry = Registry()
-    item = publish.plan(target(), REPO, registry, {}, TODAY)  # type: ignore[arg-type]
+    item = publish.plan(target(), REPO, registry, [], TODAY)  # type: ignore[arg-type]
     registry.tags_["3.13-20261202"] = B  # another publisher, after the plan
     with pytest.raises(publish.PublishFailed, match="is immutable and already points at"):
         publish.execute(item, registry, FakeCosign(registry), print)  # type: ignore[arg-type]
@@ -219,3 +236,103 @@ def test_a_second_publisher_waits_for_the_lock_then_gives_up_clearly(tmp_path: P
     assert said == [f"another `factory publish` holds {tmp_path / 'publish.lock'}: waiting for it"]
     with publish.lock(tmp_path / "publish.lock", said.append, wait_s=0.5):  # free again
         pass
+
+
+class Repositories:
+    """Several repositories (in one or two registries): references resolve per repository; writes in order."""
+
+    def __init__(self) -> None:
+        self.tags: dict[tuple[str, str], str] = {}
+        self.manifests: set[tuple[str, str]] = set()
+        self.writes: list[str] = []
+
+    def resolve(self, reference: str) -> str | None:
+        if "@" in reference:
+            repository, digest = reference.split("@")
+            return digest if (repository, digest) in self.manifests else None
+        repository, _, tag = reference.rpartition(":")
+        return self.tags.get((repository, tag))
+
+    def copy(self, source: str, destination: str) -> None:
+        self.writes.append(f"copy {destination.rpartition('/')[2]}")
+        digest = self.resolve(source)
+        assert digest is not None, source
+        if "@" in destination:
+            self.manifests.add((destination.split("@")[0], digest))
+        else:
+            repository, _, tag = destination.rpartition(":")
+            self.tags[(repository, tag)] = digest
+
+    def tag(self, pinned: str, tag: str) -> None:
+        self.writes.append(f"tag {tag}")
+        repository, digest = pinned.split("@")
+        self.tags[(repository, tag)] = digest
+
+    # cosign: a signature verifies where its .sig tag was copied
+    def verified(self, pinned: str) -> bool:
+        repository, digest = pinned.split("@")
+        return (repository, digest.replace(":", "-") + ".sig") in self.tags
+
+
+MIRROR = "127.0.0.1:5001/base/python"
+P1, P2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def _published(repos: Repositories) -> records.Publication:
+    for digest in (A, P1, P2):
+        repos.manifests.add((REPO, digest))
+    for tag in ("3.13-20261202", "3.13", "3"):
+        repos.tags[(REPO, tag)] = A
+    repos.tags[(REPO, A.replace(":", "-") + ".sig")] = "sha256:" + "5" * 64
+    repos.tags[(REPO, P1.replace(":", "-") + ".att")] = "sha256:" + "6" * 64
+    repos.manifests.update({(REPO, "sha256:" + "5" * 64), (REPO, "sha256:" + "6" * 64)})
+    return records.Publication(REPO, A, ["3.13", "3"], "3.13-20261202", "", [], "t")
+
+
+def test_a_copy_keeps_digests_brings_signatures_and_attestations_then_tags() -> None:
+    repos = Repositories()
+    item = publish.copy_plan("python:3.13-runtime", _published(repos), [P1, P2], MIRROR, repos)  # type: ignore[arg-type]
+    assert [line.split(" (")[0] for line in item.describe()] == [
+        f"{MIRROR}:3.13-20261202",
+        f"{MIRROR}:3.13",
+        f"{MIRROR}:3",
+    ]
+    writes = publish.execute_copy(item, repos, repos, lambda _: None)  # type: ignore[arg-type]
+    assert repos.writes == [
+        f"copy python@{P1}",
+        f"copy python@{P2}",
+        f"copy python@{A}",
+        f"copy python:{A.replace(':', '-')}.sig",
+        f"copy python:{P1.replace(':', '-')}.att",
+        "tag 3.13-20261202",
+        "tag 3.13",
+        "tag 3",
+    ]
+    assert writes[-1] == "tag 3"
+    assert {tag: d for (repo, tag), d in repos.tags.items() if repo == MIRROR and not tag.startswith("sha256")} == {
+        "3.13-20261202": A,
+        "3.13": A,
+        "3": A,
+    }
+    repos.writes.clear()
+    again = publish.copy_plan("python:3.13-runtime", _published(repos), [P1, P2], MIRROR, repos)  # type: ignore[arg-type]
+    assert not any(m.changes for m in again.moves)
+    assert publish.execute_copy(again, repos, repos, lambda _: None) == []  # type: ignore[arg-type]
+    assert repos.writes == []
+
+
+def test_a_copy_never_moves_an_immutable_tag_of_the_destination() -> None:
+    repos = Repositories()
+    publication = _published(repos)
+    repos.tags[(MIRROR, "3.13-20261202")] = B
+    with pytest.raises(publish.PublishFailed, match="is immutable and points at"):
+        publish.copy_plan("python:3.13-runtime", publication, [P1], MIRROR, repos)  # type: ignore[arg-type]
+    assert repos.writes == []
+
+
+def test_the_copy_destination_is_a_registry_and_an_optional_namespace() -> None:
+    assert publish.destination("127.0.0.1:5001", "base") == ("127.0.0.1:5001", "base")
+    assert publish.destination("registry.example/mirror/base/", "base") == ("registry.example", "mirror/base")
+    for bad in ("", "127.0.0.1:5001/Base", "bad host/x", "127.0.0.1:5001/../x"):
+        with pytest.raises(UsageProblem):
+            publish.destination(bad, "base")
