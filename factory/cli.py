@@ -48,6 +48,7 @@ Exit codes:
   7  a build failed (independent targets still finished)
   8  a built image failed verification
   9  the security gate failed (a fixable finding at the threshold, a secret)
+  10 a selected target was not published (it did not pass every stage)
   70 internal error (a bug: please report it)
 """
 
@@ -628,8 +629,17 @@ def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
 @OUTPUT
 @click.argument("targets", nargs=-1)
 @_record_option
+@click.option(
+    "--to",
+    "to",
+    metavar="REGISTRY[/NAMESPACE]",
+    default=None,
+    help="Then copy what is published to another registry (digests, signatures, SBOMs unchanged).",
+)
 @click.pass_context
-def publish(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
+def publish(
+    ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None, to: str | None
+) -> None:
     """Promote what passed build, verify and scan (every platform) to its final tags, signed.
 
     By digest, never rebuilt: the staging index is copied into
@@ -638,15 +648,22 @@ def publish(ctx: click.Context, output: str, targets: tuple[str, ...], record_pa
     from COSIGN_PASSWORD), each platform's SBOM attested, then tagged with
     one immutable dated tag and the definition's rolling tags. The tag map is
     printed before any write; publishing the same digest again writes
-    nothing. Exit 10 when a selected target was not published (why is listed).
+    nothing. With --to, what is published is then copied to another registry
+    (namespace default: publish.namespace) with its digests, signature,
+    attestations and attached SBOMs, and tagged the same; the signature is
+    checked there. Exit 10 when a selected target was not published (why is
+    listed).
     """
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
     path = pipeline.record_path(workspace, record_path)
+    copied = None
     with progress.open_board() as board:
         outcome = pipeline.publish(workspace, path, board, targets)
-    present.published(outcome, output)
+        if to is not None and outcome.published:
+            copied = pipeline.copy(workspace, path, board, to, [o.target for o in outcome.published])
+    present.published(outcome, output, copied)
     if outcome.refused or not outcome.published:
         sys.exit(int(ExitCode.NOT_PUBLISHED))
 
@@ -698,11 +715,15 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
 @click.option("--no-cache", is_flag=True, help="Run every build step again.")
 @click.pass_context
 def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cache: bool) -> None:
-    """The main job: validate, render --check, lint, build, verify (engine: `factory engine up` first).
+    """The main job: validate, render --check, lint, build, verify, scan, publish, report.
 
-    Each stage runs only after the one before passed; the exit code is the
-    first failing stage's (3, 1, 6, 7, 8). The images stay in staging until
-    the gate and publish stages join the job.
+    Needs the engine (`factory engine up` first). Each stage runs only after
+    the one before passed; the exit code is the first failing stage's (3, 1,
+    6, 7, 8, 9, 10). Once the build has a record, the report
+    (.factory/builds/<run>/report.md and report.json) is written whatever
+    happens next: every image with its final tags, digests, sizes, checks,
+    findings and signature, and what was not published and why. On the
+    embedded defaults a signing key is generated under ~/.config/factory.
     """
     from factory import pipeline, progress
 
@@ -715,5 +736,29 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
 
     ignore_file = _ignore_file(workspace.project.root, None)
     with progress.open_board() as board:
-        verification = pipeline.main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache)
-    present.verified(verification, output)
+        job = pipeline.main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache)
+    present.reported(job.reports, output)
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text or markdown: the Markdown report; json: the report document (the catalogue page's data).",
+)
+@_record_option
+@click.pass_context
+def report(ctx: click.Context, output: str, record_path: Path | None) -> None:
+    """Write and print the report of a run: final tags, digests, sizes, checks, findings, signatures.
+
+    Made from the build record (and the scan report it names) alone, so it
+    can be made again for any run; written as report.json and report.md
+    beside the record. `factory run` writes it at its end.
+    """
+    from factory import pipeline
+
+    workspace = _workspace(ctx)
+    present.reported(pipeline.report(workspace, pipeline.record_path(workspace, record_path)), output)

@@ -127,6 +127,12 @@ class ScanFailed(FactoryError):
     exit_code = ExitCode.SCAN_FAILED
 
 
+class NotPublished(FactoryError):
+    """A selected target was not published (it did not pass build, verify and scan on every platform)."""
+
+    exit_code = ExitCode.NOT_PUBLISHED
+
+
 class VerifyFailed(FactoryError):
     """Verifying built images could not be carried out or failed."""
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import PublishOutcome, ScanOutcome, Verification
+    from factory.pipeline import CopyOutcome, PublishOutcome, ScanOutcome, Verification
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -299,11 +299,22 @@ def _mark(verdict: dict[str, Any] | None) -> str:
     return "-" if verdict is None else ("ok" if verdict["passed"] else "FAILED")
 
 
-def published(outcome: PublishOutcome, output: str) -> None:
-    """Each promoted target with its references, and what was not published and why."""
+def published(outcome: PublishOutcome, output: str, copied: CopyOutcome | None = None) -> None:
+    """Each promoted target with its references (and copies), and what was not published and why."""
+    copies = [
+        {
+            "target": item.target,
+            "repository": item.destination,
+            "digest": item.digest,
+            "references": [f"{item.destination}:{m.tag}" for m in item.moves],
+            "writes": writes,
+        }
+        for item, writes in (copied.copies if copied else [])
+    ]
     if output == "json":
         echo_json(
             {
+                "copied": copies,
                 "ok": outcome.passed,
                 "published": [
                     {
@@ -325,5 +336,13 @@ def published(outcome: PublishOutcome, output: str) -> None:
         state = "published" if o.writes else "unchanged"
         click.echo(f"{state:<10} {o.target:<28} {o.repository}@{o.digest}")
         click.echo(f"           tags: {', '.join((o.immutable, *o.tags))}")
+    for copy in copies:
+        state = "copied" if copy["writes"] else "unchanged"
+        click.echo(f"{state:<10} {copy['target']:<28} {copy['repository']}@{copy['digest']}")
     for target, reason in sorted(outcome.refused.items()):
         click.echo(f"{style('NOT PUBLISHED', 'red', err=False)} {target}: {reason}")
+
+
+def reported(reports: dict[str, Path], output: str) -> None:
+    """A run's report: the JSON document, or the Markdown for people (both files are beside the record)."""
+    click.echo(reports["json" if output == "json" else "markdown"].read_text(), nl=False)
