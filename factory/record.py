@@ -26,7 +26,7 @@ from typing import Any
 
 from factory.errors import EnvironmentProblem
 
-SCHEMA_VERSION = 3  # 2: per-stage verdicts per platform; status is one of Status; 3: publication
+SCHEMA_VERSION = 4  # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: its copies
 
 
 class Status(enum.StrEnum):
@@ -67,6 +67,7 @@ class Publication:
     signature: str  # where cosign keeps the signature (the tag-schema fallback)
     writes: list[str]  # what this publish wrote, in order ([]: all was in place)
     at: str
+    copies: list[str] = field(default_factory=list)  # the repositories it was copied to (`publish --to`)
 
 
 @dataclass
@@ -155,7 +156,7 @@ class BuildRecord:
                 f"written by a newer factory (record schema {schema}; this factory reads up to {SCHEMA_VERSION}):"
                 " upgrade the factory"
             )
-        if schema < SCHEMA_VERSION:  # 1 had no verdicts, 2 no publication: their fields are a subset
+        if schema < SCHEMA_VERSION:  # 1 had no verdicts, 2 no publication, 3 no copies: their fields are a subset
             data = {**data, "schema": SCHEMA_VERSION}
         built = _typed(cls, data, "")
         assert isinstance(built, BuildRecord)
