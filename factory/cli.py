@@ -668,6 +668,34 @@ def publish(
         sys.exit(int(ExitCode.NOT_PUBLISHED))
 
 
+@main.command()
+@OUTPUT
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(1, 3650),
+    default=14,
+    show_default=True,
+    metavar="DAYS",
+    help="Delete the staging tags and build caches of runs that started more than DAYS days ago.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted, and what is kept and why.")
+@click.pass_context
+def prune(ctx: click.Context, output: str, days: int, dry_run: bool) -> None:
+    """Delete old staging tags and build caches from the registry; never what a final tag, a pin or the latest
+    run points at.
+
+    A registry deletes manifests, so a digest goes only when every tag on it
+    may go. Disk space comes back when the registry's garbage collection runs.
+    """
+    from factory import pipeline, progress
+
+    workspace = _workspace(ctx)
+    with progress.open_board() as board:
+        outcome = pipeline.prune(workspace, board, days, dry_run=dry_run)
+    present.pruned(outcome, output)
+
+
 @main.group(name="keys")
 def keys_group() -> None:
     """The cosign key pair publish signs with."""

@@ -527,6 +527,113 @@ def copy(workspace: Workspace, record_path: Path, board: Board, to: str, selecti
     return CopyOutcome(done, refused)
 
 
+# -- prune ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PruneOutcome:
+    """What prune deleted (or, with dry_run, would delete) and the old tags it kept, with why."""
+
+    deleted: list[Any]  # prune.Deletion
+    kept: list[str]
+    dry_run: bool
+
+
+def prune(
+    workspace: Workspace,
+    board: Board,
+    older_than_days: int,
+    *,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> PruneOutcome:
+    """Delete the staging tags and build caches of runs older than `older_than_days` (see factory.prune).
+
+    Never a digest that a final tag (and the signature beside it), a pin or
+    the latest run points at, nor a manifest under an index that stays.
+    Holds the publish lock, so no publish reads staging while it runs.
+    """
+    from factory import prune as pruning
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    now = now or dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=older_than_days)
+    registry, settings = workspace.site.registry, workspace.site.publish
+    oras = publishing.Oras(Runner())
+    with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
+        board.note(f"prune: reading {registry.address} (runs before {cutoff:%Y-%m-%d %H:%M} UTC)")
+        staging_namespace = f"{registry.address}/{registry.staging_namespace}"
+        staging = [_read_repository(oras, name) for name in oras.repositories(staging_namespace)]
+        cache_namespace = f"{registry.address}/{registry.namespace}-cache"
+        caches = [_read_repository(oras, name) for name in oras.repositories(cache_namespace)]
+        protected = _in_use(workspace, oras, [r.name.rpartition("/")[2] for r in staging], settings)
+        old_staging, kept = pruning.decide(staging, pruning.staging_age(cutoff), protected)
+        last_built, in_catalogue = _cache_owners(workspace)
+        old_caches, kept_caches = pruning.decide(caches, pruning.cache_age(cutoff, last_built, in_catalogue), protected)
+        deletions = old_staging + old_caches
+        for item in deletions:
+            pinned = f"{item.repository}@{item.digest}"
+            board.note(f"{'would delete' if dry_run else 'deleting'} {pinned} ({', '.join(item.tags)}): {item.why}")
+            if dry_run:
+                continue
+            oras.delete(pinned)
+            if oras.resolve(pinned) is not None:
+                raise publishing.PublishFailed(f"{pinned} is still there after deleting it: is delete enabled?")
+    return PruneOutcome(deletions, kept + kept_caches, dry_run)
+
+
+def _read_repository(oras: Any, name: str) -> Any:
+    from factory import prune as pruning
+
+    tags = {tag: digest for tag in oras.tags(name) if (digest := oras.resolve(f"{name}:{tag}"))}
+    repository = pruning.Repository(name, tags)
+    for digest in set(tags.values()):
+        manifest = oras.manifest(f"{name}@{digest}")
+        repository.children[digest] = [str(m.get("digest")) for m in manifest.get("manifests") or []]
+    return repository
+
+
+def _in_use(workspace: Workspace, oras: Any, images: list[str], settings: site.PublishSettings) -> set[str]:
+    """Digests something still uses: each final tag's and what is under it, the pins, the latest run's."""
+    used = {pin.digest for pin in workspace.catalogue.pins.values()}
+    latest = workspace.builds / LATEST
+    if latest.is_file():
+        for target in records.read(latest).targets:
+            used.update(i.digest for i in target.images.values())
+            used.update({target.digest} if target.digest else set())
+    for image in images:
+        repository = settings.repository(image)
+        for tag in oras.tags(repository):
+            digest = oras.resolve(f"{repository}:{tag}")
+            if digest is not None and not tag.startswith("sha256-"):
+                used.add(digest)
+                under = oras.manifest(f"{repository}@{digest}").get("manifests") or []
+                used.update(str(m.get("digest")) for m in under)
+    return used
+
+
+def _cache_owners(workspace: Workspace) -> tuple[dict[tuple[str, str], dt.datetime], set[tuple[str, str]]]:
+    """(image, staging tag) -> when the newest local run that built it started; and the catalogue's targets."""
+    from factory import prune as pruning
+
+    last: dict[tuple[str, str], dt.datetime] = {}
+    for path in workspace.builds.glob("*/record.json"):
+        try:
+            record = records.read(path)
+        except FactoryError:
+            continue  # an unreadable old record tells nothing: its caches stay
+        started = pruning.run_time(record.run_id)
+        for target in record.targets:
+            if target.reference is None or started is None:
+                continue
+            parsed = references.parse(target.reference)
+            key = (parsed.path.rpartition("/")[2], (parsed.tag or "").removesuffix(f"-{record.run_id}"))
+            if key not in last or last[key] < started:
+                last[key] = started
+    return last, {(t.image, t.staging_tag) for t in workspace.catalogue.targets}
+
+
 # -- report --------------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import CopyOutcome, PublishOutcome, ScanOutcome, Verification
+    from factory.pipeline import CopyOutcome, PruneOutcome, PublishOutcome, ScanOutcome, Verification
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -346,3 +346,20 @@ def published(outcome: PublishOutcome, output: str, copied: CopyOutcome | None =
 def reported(reports: dict[str, Path], output: str) -> None:
     """A run's report: the JSON document, or the Markdown for people (both files are beside the record)."""
     click.echo(reports["json" if output == "json" else "markdown"].read_text(), nl=False)
+
+
+def pruned(outcome: PruneOutcome, output: str) -> None:
+    """What prune deleted (or would delete) and the old tags it kept, with why."""
+    deleted = [
+        {"repository": d.repository, "digest": d.digest, "tags": list(d.tags), "why": d.why} for d in outcome.deleted
+    ]
+    if output == "json":
+        echo_json({"ok": True, "dry_run": outcome.dry_run, "deleted": deleted, "kept": outcome.kept})
+        return
+    verb = "would delete" if outcome.dry_run else "deleted"
+    for item in deleted:
+        click.echo(f"{verb} {item['repository']}@{item['digest'][:19]} ({', '.join(item['tags'])}): {item['why']}")
+    for line in outcome.kept:
+        click.echo(f"kept {line}")
+    done = "would be deleted" if outcome.dry_run else "deleted"
+    click.echo(f"{len(deleted)} manifests {done}, {len(outcome.kept)} old tags kept")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from factory import attestations as attesting
 from factory import locks, references
@@ -98,6 +99,25 @@ class Oras:
         if "not found" in result.output or "name unknown" in result.output.lower():
             return []
         raise CommandFailed(argv, result.returncode, result.output)
+
+    def repositories(self, namespace: str) -> list[str]:
+        """The repositories under `registry/namespace`, as full names ([] when there are none)."""
+        argv = [self.binary, "repo", "ls", *self._http(namespace), namespace]
+        return [f"{namespace}/{name}" for name in self.runner.run(argv, hint=f"list {namespace}").stdout.split()]
+
+    def manifest(self, pinned: str) -> dict[str, Any]:
+        """The manifest (or index) a reference names, parsed."""
+        argv = [self.binary, "manifest", "fetch", *self._http(pinned), pinned]
+        text = self.runner.run(argv, hint=f"fetch {pinned}").stdout
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise PublishFailed(f"{pinned}: the registry sent no JSON manifest: {text[:200]!r}") from exc
+        return parsed if isinstance(parsed, dict) else {}
+
+    def delete(self, pinned: str) -> None:
+        """Delete a manifest by digest (every tag on it goes with it; the registry must allow deletes)."""
+        self.runner.run([self.binary, "manifest", "delete", "--force", *self._http(pinned), pinned], hint="delete")
 
     def copy(self, source: str, destination: str) -> None:
         """Copy an index with everything under it, digests unchanged (`oras cp -r`)."""
