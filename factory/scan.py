@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,7 @@ class Finding:
     remedy: str  # "none" or what to do: upgrade a package, rebuild on a newer base
     suppressed: str | None = None  # how an exception suppressed it: "ignored", "not_affected"
     statement: str | None = None
+    expires: str | None = None  # a suppressed finding: the day its exception expires (ISO date)
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,8 @@ class Scanner:
                  "--ignorefile", str(ignore), "--vex", str(vex), "--show-suppressed", str(sbom)],
                 f"scanning {sbom.name}",
             )  # fmt: skip
-        return _findings(json.loads(report), set(parent_layers), parent_id)
+        found = _findings(json.loads(report), set(parent_layers), parent_id)
+        return [_with_expiry(f, applying) if f.suppressed else f for f in found]
 
     def judge(self, scan: ImageScan, db_age_days: float) -> None:
         """Apply the policy: what fails the gate, what is a warning, and each exception's state here."""
@@ -351,6 +353,12 @@ def _findings(report: dict[str, Any], parent_layers: set[str], parent_id: str | 
                     )
                 )
     return sorted(found, key=lambda f: (-rank(f.severity), f.id, f.package))
+
+
+def _with_expiry(finding: Finding, exceptions: Sequence[excs.Exception_]) -> Finding:
+    """A suppressed finding with the expiry of the exception that covers it (trivy reports only the statement)."""
+    covering = excs.covering(exceptions, finding.id, finding.purl)
+    return replace(finding, expires=covering.expires.isoformat()) if covering else finding
 
 
 def _finding(

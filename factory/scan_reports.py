@@ -1,9 +1,11 @@
 """The scan's reports: JSON (stable), Markdown (for $GITHUB_STEP_SUMMARY) and SARIF 2.1.0 (code scanning).
 
-All three say, per image and platform, the counts by severity x fixable x
-origin, every failing finding with package, installed and fixed version,
-and every suppressed one with its reason; and they name the vulnerability
-DB the results came from, because results change when the DB does.
+JSON, Markdown and the terminal table say, per image and platform, the
+counts by severity x fixable x origin, every failing finding with package,
+installed and fixed version, and every suppressed one with its reason and
+its exception's expiry; SARIF holds what fails the gate. All of them name
+the vulnerability DB the results came from, because results change when
+the DB does.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ def table(scans: Sequence[ImageScan], db: DbInfo) -> str:
         lines += [f"    fails: {reason}" for reason in scan.failing]
         lines += [f"    warns: {reason}" for reason in scan.warnings]
         lines += [
-            f"    suppressed: {f.id} {f.package} ({f.suppressed}: {f.statement})" for f in scan.findings if f.suppressed
+            f"    suppressed: {f.id} {f.package} ({f.suppressed}: {f.statement}; expires {f.expires or '?'})"
+            for f in scan.findings
+            if f.suppressed
         ]
     return "\n".join(lines) + "\n"
 
@@ -104,9 +108,11 @@ def markdown(scans: Sequence[ImageScan], db: DbInfo, states: dict[str, str]) -> 
         out += ["", "### Exceptions", "", "| id | state |", "| --- | --- |"]
         out += [f"| {exception} | {state} |" for exception, state in sorted(states.items())]
         if suppressed:
-            out += ["", "| image | platform | id | package | how | reason |", "| --- | --- | --- | --- | --- | --- |"]
+            out += ["", "| image | platform | id | package | how | reason | expires |"]
+            out.append("| --- | --- | --- | --- | --- | --- | --- |")
             out += [
-                f"| {s.target} | {s.platform} | {f.id} | {f.package} | {f.suppressed} | {f.statement} |"
+                f"| {s.target} | {s.platform} | {f.id} | {f.package} | {f.suppressed} | {f.statement}"
+                f" | {f.expires or '?'} |"
                 for s, f in suppressed
             ]
     warnings = [(s, w) for s in scans for w in s.warnings]

@@ -78,9 +78,14 @@ def test_everything_is_reported_and_the_policy_decides(db: Path, tmp_path: Path)
     libc6 = shown[("CVE-2099-1001", "libc6")]
     assert (libc6.installed, libc6.fixed, libc6.severity) == ("2.41-12+deb13u5", "2.41-12+deb13u5+planted1", "HIGH")
     assert libc6.origin == "own" and libc6.remedy == "upgrade libc6 to 2.41-12+deb13u5+planted1: rebuild the image"
-    assert shown[("CVE-2099-1004", "ca-certificates")].suppressed == "ignored"
-    assert shown[("CVE-2099-1003", "tzdata")].suppressed == "not_affected"
-    assert shown[("CVE-2099-1005", "base-files")].suppressed is None  # expired: it counts again
+    ca = shown[("CVE-2099-1004", "ca-certificates")]
+    assert (ca.suppressed, ca.statement, ca.expires) == (
+        "ignored", "accepted_risk: reviewed (owner platform)", "2027-01-20",
+    )  # fmt: skip
+    tzdata = shown[("CVE-2099-1003", "tzdata")]
+    assert (tzdata.suppressed, tzdata.expires) == ("not_affected", "2026-12-10")
+    expired = shown[("CVE-2099-1005", "base-files")]
+    assert (expired.suppressed, expired.expires) == (None, None)  # expired: it counts again
     assert [(f.id, f.package) for f in result.violations] == [
         ("CVE-2099-1005", "base-files"), ("CVE-2099-1001", "libc-bin"), ("CVE-2099-1001", "libc6"),
     ]  # fmt: skip
@@ -157,9 +162,20 @@ def test_reports(db: Path, tmp_path: Path) -> None:
         in markdown
     )
     assert "| CVE-2099-9999 | stale |" in markdown
-    assert "| python:3.13-runtime | linux/amd64 | CVE-2099-1004 | ca-certificates | ignored |" in markdown
+    assert (
+        "| python:3.13-runtime | linux/amd64 | CVE-2099-1004 | ca-certificates | ignored |"
+        " accepted_risk: reviewed (owner platform) | 2027-01-20 |" in markdown
+    )
+    suppressed = {(f["id"], f["package"]): f for f in image["findings"] if f["suppressed"]}
+    assert {key: f["expires"] for key, f in suppressed.items()} == {
+        ("CVE-2099-1004", "ca-certificates"): "2027-01-20", ("CVE-2099-1003", "tzdata"): "2026-12-10",
+    }  # fmt: skip
     table = scan_reports.table([result], result.db)
     assert "python:3.13-runtime          linux/amd64  FAIL       3    2    2    0" in table
+    assert (
+        "    suppressed: CVE-2099-1004 ca-certificates (ignored: accepted_risk: reviewed (owner platform);"
+        " expires 2027-01-20)" in table.splitlines()
+    )
 
 
 def test_sarif_stays_within_githubs_limit(db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
