@@ -364,21 +364,30 @@ def _expect(found: str | None, wanted: str, reference: str) -> None:
 
 
 def sboms_of(target: records.TargetResult) -> dict[str, str]:
-    """Per platform, the SBOM file the scan made (read from the scan report its verdict names)."""
+    """Per platform, the SBOM file the scan made, as its verdict names it."""
     out: dict[str, str] = {}
     for platform, verdict in target.verdicts.get("scan", {}).items():
-        if not verdict.report:
+        sbom = verdict.sbom or _sbom_in_report(verdict.report, target.id, platform)
+        if sbom is None:
             continue
-        try:
-            report = json.loads(Path(verdict.report).read_text())
-        except (OSError, ValueError) as exc:
-            raise EnvironmentProblem(f"cannot read the scan report {verdict.report}: {exc}") from exc
-        for image in report.get("images", []):
-            if image.get("target") == target.id and image.get("platform") == platform and image.get("sbom"):
-                if not Path(image["sbom"]).is_file():
-                    raise EnvironmentProblem(f"the SBOM {image['sbom']} of {target.id} is gone: run `factory scan`")
-                out[platform] = image["sbom"]
+        if not Path(sbom).is_file():
+            raise EnvironmentProblem(f"the SBOM {sbom} of {target.id} is gone: run `factory scan`")
+        out[platform] = sbom
     return out
+
+
+def _sbom_in_report(report: str | None, target: str, platform: str) -> str | None:
+    """A verdict of a record before schema 4 names no SBOM: the scan report it names does."""
+    if not report:
+        return None
+    try:
+        data = json.loads(Path(report).read_text())
+    except (OSError, ValueError) as exc:
+        raise EnvironmentProblem(f"cannot read the scan report {report}: {exc}") from exc
+    for image in data.get("images", []):
+        if image.get("target") == target and image.get("platform") == platform and image.get("sbom"):
+            return str(image["sbom"])
+    return None
 
 
 def lock(path: Path, say: Callable[[str], None], wait_s: float = LOCK_WAIT_S) -> AbstractContextManager[None]:

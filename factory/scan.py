@@ -139,6 +139,18 @@ class ImageScan:
     def passed(self) -> bool:
         return not self.failing
 
+    @property
+    def summary(self) -> str:
+        """One line: the first reason it fails, or how much it found."""
+        if self.failing:
+            return f"{len(self.failing)} failing: {self.failing[0]}"
+        shown = [f for f in self.findings if not f.suppressed]
+        return f"passed: {len(shown)} findings, {len(self.warnings)} warnings"
+
+    def verdict(self, at: str, report: str) -> records.Verdict:
+        """The record's verdict, naming the SBOM it was judged on."""
+        return records.Verdict(self.passed, self.summary, at, report, sbom=self.sbom)
+
     def counts(self) -> dict[str, dict[str, int]]:
         """severity x (fixable|unfixed) x origin, unsuppressed findings only."""
         table: dict[str, dict[str, int]] = {}

@@ -43,6 +43,15 @@ class ImageVerification:
     def passed(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
+    def verdict(self, at: str, report: str) -> records.Verdict:
+        """The record's verdict: a one-line summary and every check by name (a repeated name passes only if all do)."""
+        failed = [c.name for c in self.checks if not c.passed]
+        summary = f"{len(self.checks)} checks passed" if not failed else "failed: " + ", ".join(failed)
+        checks: dict[str, bool] = {}
+        for check in self.checks:
+            checks[check.name] = checks.get(check.name, True) and check.passed
+        return records.Verdict(self.passed, summary, at, report, checks=checks)
+
 
 class Verifier:
     """Runs the checks for every built target of a record, through the engine's docker API."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,20 @@ def test_a_second_publisher_waits_for_the_lock_then_gives_up_clearly(tmp_path: P
     assert said == [f"another `factory publish` holds {tmp_path / 'publish.lock'}: waiting for it"]
     with publish.lock(tmp_path / "publish.lock", said.append, wait_s=0.5):  # free again
         pass
+
+
+def test_the_sboms_are_the_ones_the_scan_verdicts_name(tmp_path: Path) -> None:
+    sbom = tmp_path / "sha256-1.cdx.json"
+    sbom.write_text("{}")
+    old = tmp_path / "sha256-2.cdx.json"
+    old.write_text("{}")
+    report = tmp_path / "scan.json"  # a record before schema 4: only the scan report names the SBOM
+    report.write_text(json.dumps({"images": [{"target": "python:3.13-runtime", "platform": "linux/arm64",
+                                              "sbom": str(old)}]}))  # fmt: skip
+    result = target()
+    result.verdicts["scan"]["linux/amd64"].sbom = str(sbom)
+    result.verdicts["scan"]["linux/arm64"].report = str(report)
+    assert publish.sboms_of(result) == {"linux/amd64": str(sbom), "linux/arm64": str(old)}
+    sbom.unlink()
+    with pytest.raises(EnvironmentProblem, match=f"the SBOM {sbom} of python:3.13-runtime is gone"):
+        publish.sboms_of(result)

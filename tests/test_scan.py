@@ -128,6 +128,13 @@ def test_secrets_always_fail_and_an_old_db_warns(db: Path, tmp_path: Path) -> No
     assert result.warnings[0].startswith("the vulnerability DB is 2.0 days old")
 
 
+def test_the_verdict_names_the_sbom(db: Path, tmp_path: Path) -> None:
+    result = _image(_scanner(db, tmp_path), [], None)
+    verdict = result.verdict("2026-12-02T12:00:00Z", "scan.json")
+    assert (verdict.passed, verdict.sbom, verdict.report) == (False, str(SBOM), "scan.json")
+    assert verdict.summary == f"3 failing: {result.failing[0]}"
+
+
 def test_no_db_is_an_error_never_zero_findings(tmp_path: Path) -> None:
     settings = ScanSettings(db_cache=str(tmp_path / "empty"))
     scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY)

@@ -159,3 +159,13 @@ def test_images_are_verified_side_by_side_and_reported_in_record_order(monkeypat
         ("os:trixie", "linux/amd64"), ("os:trixie", "linux/arm64"),
         ("a:1-runtime", "linux/amd64"), ("a:1-runtime", "linux/arm64"),
     ]  # fmt: skip
+
+
+def test_the_verdict_names_every_check() -> None:
+    from factory import verify
+
+    result = verify.ImageVerification("go:static", "linux/arm64", "r@sha256:0")
+    result.checks = [checks.Check("architecture", True), checks.Check("tini is PID 1", False, "/proc/1/comm: 'sh'")]
+    verdict = result.verdict("2026-12-02T00:00:00Z", "verify.json")
+    assert (verdict.passed, verdict.summary, verdict.report) == (False, "failed: tini is PID 1", "verify.json")
+    assert verdict.checks == {"architecture": True, "tini is PID 1": False}
