@@ -102,7 +102,7 @@ class Finding:
     title: str
     layer: str | None  # the layer's diff id
     origin: str  # "base": in the parent's layers; "own": added by this image
-    remedy: str  # "none" or what to do: upgrade a package, rebuild on a newer base
+    remedy: str  # "none" or what to do: upgrade a package, rebuild on a newer base (see _finding)
     suppressed: str | None = None  # how an exception suppressed it: "ignored", "not_affected"
     statement: str | None = None
     expires: str | None = None  # a suppressed finding: the day its exception expires (ISO date)
@@ -385,6 +385,9 @@ def _finding(
     origin = "base" if layer and layer in parent_layers else "own"
     fixed = item.get("FixedVersion") or None
     package = str(item.get("PkgName", ""))
+    # The remedy comes from trivy's advisory alone: "upgrade" means the advisory names a fixed version, not
+    # that the archive the build installs from has it yet; with an OS snapshot (os.yaml / factory.yaml
+    # `snapshot`) a rebuild installs the snapshot's versions and gets the fix only once the snapshot moves.
     if not fixed:
         remedy = "none (no fixed version yet)"
     elif origin == "base" and parent_id:

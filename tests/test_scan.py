@@ -9,6 +9,7 @@ tests do that on the real catalogue (tests/engine/test_scan.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import json
@@ -23,7 +24,7 @@ from factory import scan, scan_reports
 from factory.errors import CommandFailed, EnvironmentProblem
 from factory.process import Result
 from factory.site import ScanSettings
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 from tests.fakes import FakeRunner, ok
 from tests.support.trivydb import Advisory, write_db
 
@@ -233,6 +234,16 @@ def test_the_sarif_schema_check_catches_a_broken_log(tmp_path: Path) -> None:
     broken.write_text(json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {}}, "results": []}]}))
     checked = _check_sarif(broken)
     assert checked.returncode == 1 and "'name' is a required property" in checked.stdout
+
+
+def test_the_readme_documents_every_finding_key_and_what_an_upgrade_remedy_means() -> None:
+    section = (REPO / "README.md").read_text().split("## The security gate")[1].split("\n## ")[0]
+    text = " ".join(section.split())
+    keys = text.split("`findings` (")[1].split(")")[0]
+    assert [f.name for f in dataclasses.fields(scan.Finding) if f"`{f.name}`" not in keys] == []
+    # an upgrade remedy is trivy's fixed version, not a version the (snapshot) archive is known to serve
+    assert "means only that the advisory names V as the fixed version" in text
+    assert "a rebuild picks V up only once the snapshot moves" in text
 
 
 def test_sarif_stays_within_githubs_limit(db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
