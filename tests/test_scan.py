@@ -259,8 +259,8 @@ def test_a_missing_trivy_is_exit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         scan.Scanner(ScanSettings(), scan.Database(tmp_path), tmp_path, (), TODAY)
 
 
-def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
-    """The trivy argv of one SBOM, through a runner that writes the file trivy would write."""
+def _sbom_scanner(settings: ScanSettings, tmp_path: Path) -> tuple[scan.Scanner, FakeRunner]:
+    """A scanner whose trivy is a runner that writes the SBOM file trivy would write."""
 
     def write(call: tuple[str, ...], cwd: Path | None) -> Result:
         Path(call[call.index("--output") + 1]).write_text("{}")
@@ -269,10 +269,29 @@ def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
     runner = FakeRunner([(("--format", "cyclonedx"), write)])
     scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY, runner=runner,
                            trivy="/usr/bin/trivy")  # fmt: skip
+    return scanner, runner
+
+
+def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
+    """The trivy argv of one SBOM."""
+    scanner, runner = _sbom_scanner(settings, tmp_path)
     path = scanner.sbom("127.0.0.1:5000/s/java@sha256:" + "b" * 64, "sha256:" + "b" * 64, "linux/amd64")
     assert path.is_file()
     (call,) = runner.called("--format", "cyclonedx")
     return call
+
+
+def test_a_second_scan_of_a_digest_reuses_its_sbom(tmp_path: Path) -> None:
+    scanner, runner = _sbom_scanner(ScanSettings(db_cache=str(tmp_path / "db")), tmp_path)
+    amd64, arm64 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    first = scanner.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64")
+    again = scanner.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64")  # as the parent of a second image
+    assert again == first and len(runner.called("image", "--format", "cyclonedx")) == 1
+    other = scanner.sbom(f"127.0.0.1:5000/s/os@{arm64}", arm64, "linux/arm64")  # another digest: its own SBOM
+    assert other != first and len(runner.called("image", "--format", "cyclonedx")) == 2
+    later, later_runner = _sbom_scanner(ScanSettings(db_cache=str(tmp_path / "db")), tmp_path)  # the next run
+    assert later.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64") == first
+    assert later_runner.calls == []
 
 
 def test_offline_without_a_java_index_jar_files_are_left_out_of_the_sbom(tmp_path: Path) -> None:
