@@ -564,9 +564,25 @@ def _record_option(func: F) -> F:
 def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None) -> None:
     """Run every built image of a build record on each of its platforms and check it.
 
-    Checks: the architecture inside matches the platform, the user is the
-    numeric non-root account, PID 1 is tini, and the stack's verify commands
-    pass. The verdict per target and platform is written into the record.
+    Each check is named in the results; a static busybox is mounted, so
+    images without a shell get them too:
+
+    \b
+      identity    architecture, non-root user, own group, HOME writable
+      PID 1       tini is PID 1, orphans reaped, stops on SIGTERM (docker
+                  stop ends it through SIGTERM, well before the kill)
+      commands    CMD can be overridden (a command given to docker run runs
+                  behind the ENTRYPOINT and its exit code comes back)
+      restricted  read-only root (--read-only with a tmpfs /tmp)
+      hygiene     no apt lists, no package caches, no password hashes,
+                  setuid/setgid allow-list (os.yaml setuid_allowed)
+      OS          LANG, timezone (as os.yaml declares; images on the OS)
+      the image   verify: COMMAND (the target's own; the first also as uid
+                  12345:0 and under a read-only root), artifact checks (a
+                  program one image makes runs in the others)
+
+    The verdict per target and platform, with every check by name, is
+    written into the record.
     """
     from factory import pipeline, progress
 
@@ -586,7 +602,8 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     type=click.Choice(["text", "json", "sarif", "markdown"]),
     default="text",
     show_default=True,
-    help="text: a table; json: the stable report; sarif: violations for code scanning; markdown: for a step summary.",
+    help="text: a table; json: the stable report; sarif: what fails the gate, for code scanning;"
+    " markdown: for a step summary.",
 )
 @click.argument("targets", nargs=-1)
 @_record_option

@@ -121,6 +121,11 @@ def for_image(exceptions: Iterable[Exception_], target_id: str) -> list[Exceptio
     return [e for e in exceptions if e.covers_image(target_id)]
 
 
+def covering(exceptions: Iterable[Exception_], vulnerability: str, purl: str) -> Exception_ | None:
+    """The first exception for `vulnerability` that covers the package `purl`, if any."""
+    return next((e for e in exceptions if e.id == vulnerability and e.covers_package(purl)), None)
+
+
 def trivyignore(exceptions: Sequence[Exception_]) -> str:
     """trivy's own .trivyignore.yaml for the accepted-risk and waiting-for-upstream exceptions."""
     entries = []

@@ -28,6 +28,8 @@ UNAME = {
 ARBITRARY_USER = "12345:0"  # how OpenShift runs images: a random uid in the root group
 STOP_GRACE = 10  # docker stop's kill timeout for the SIGTERM check; tini must end the container well before
 STOP_LIMIT = 3.0  # seconds: longer means SIGTERM did not end PID 1's child and the kill did
+CMD_MARKER = "factory-cmd-override"  # what the command given in place of CMD prints
+CMD_EXIT = 7  # and how it exits: a code no shell or tini uses for itself, so it must come through PID 1
 # Shadow password fields that hold no hash (locked, disabled, none).
 NO_HASH = ("*", "!", "!*", "!!", "")
 
@@ -129,6 +131,21 @@ def reaping_script() -> str:
 def judge_reaping(output: str) -> Check:
     zombies = facts(output).get("zombies")
     return Check("orphans reaped", zombies == "0", f"{zombies} zombie process(es) left after the orphan exited")
+
+
+def cmd_override_script() -> str:
+    """Given in place of the image's CMD: it must run behind the ENTRYPOINT and its exit code come back."""
+    return f"echo {CMD_MARKER}; exit {CMD_EXIT}"
+
+
+def judge_cmd_override(output: str, exit_code: int) -> Check:
+    """`docker run IMAGE COMMAND` runs COMMAND (not swallowed by the ENTRYPOINT) and returns its exit code."""
+    ran = CMD_MARKER in output.split()
+    return Check(
+        "CMD can be overridden",
+        ran and exit_code == CMD_EXIT,
+        f"a command given to docker run: {'ran' if ran else 'did not run'}, exit {exit_code} (expected {CMD_EXIT})",
+    )
 
 
 def judge_stop(seconds: float, exit_code: int) -> Check:

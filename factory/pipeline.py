@@ -237,10 +237,7 @@ def verify(workspace: Workspace, record_path: Path, board: Board, selection: Seq
     verifying.write(results, report)
     at = records.now()
     for result in results:
-        checks = result.checks
-        failed = [c.name for c in checks if not c.passed]
-        summary = f"{len(checks)} checks passed" if not failed else "failed: " + ", ".join(failed)
-        verdict = records.Verdict(result.passed, summary, at, str(report))
+        verdict = result.verdict(at, str(report))
         record.result(result.target).verdicts.setdefault("verify", {})[result.platform] = verdict
     save(workspace, record, record_path)
     return Verification(record, list(results), report)
@@ -335,14 +332,13 @@ def scan(
             result.secrets = scanner.secrets(reference, image.digest, platform)
             scanner.judge(result, age)
             scans.append(result)
-            summary = _scan_summary(result)
-            board.update(target.id, platform, Phase.SCANNED if result.passed else Phase.FAILED, summary)
+            board.update(target.id, platform, Phase.SCANNED if result.passed else Phase.FAILED, result.summary)
     states = _exception_states(exceptions, scans, today)
     directory = workspace.builds / record.run_id
     reports = scan_reports.write(directory, scans, db, states, settings)
     at = records.now()
     for result in scans:
-        verdict = records.Verdict(result.passed, _scan_summary(result), at, str(reports["json"]))
+        verdict = result.verdict(at, str(reports["json"]))
         record.result(result.target).verdicts.setdefault("scan", {})[result.platform] = verdict
     save(workspace, record, record_path)
     return ScanOutcome(record, scans, db, states, reports)
@@ -380,13 +376,6 @@ def _not_published(target: records.TargetResult) -> str | None:
     if target.published is None or target.published.digest != target.digest:
         return "not published: nothing to copy"
     return None
-
-
-def _scan_summary(result: ImageScan) -> str:
-    if result.failing:
-        return f"{len(result.failing)} failing: {result.failing[0]}"
-    shown = [f for f in result.findings if not f.suppressed]
-    return f"passed: {len(shown)} findings, {len(result.warnings)} warnings"
 
 
 def _exception_states(exceptions: Sequence[Any], scans: Sequence[ImageScan], today: dt.date) -> dict[str, str]:

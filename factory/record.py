@@ -26,7 +26,10 @@ from typing import Any
 
 from factory.errors import EnvironmentProblem
 
-SCHEMA_VERSION = 4  # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: its copies
+# 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: a scan verdict names its
+# SBOM, a verify verdict its checks, a publication its copies (an older factory would refuse those fields as
+# unknown: the bump says why)
+SCHEMA_VERSION = 4
 
 
 class Status(enum.StrEnum):
@@ -54,6 +57,8 @@ class Verdict:
     summary: str  # one line: "7 checks passed", "failed: tini is PID 1"
     at: str  # when (UTC, RFC 3339)
     report: str | None = None  # the detailed report file
+    sbom: str | None = None  # scan: the CycloneDX SBOM of the platform image (what publish attests)
+    checks: dict[str, bool] | None = None  # verify: each check by name, passed or not
 
 
 @dataclass
@@ -156,7 +161,7 @@ class BuildRecord:
                 f"written by a newer factory (record schema {schema}; this factory reads up to {SCHEMA_VERSION}):"
                 " upgrade the factory"
             )
-        if schema < SCHEMA_VERSION:  # 1 had no verdicts, 2 no publication, 3 no copies: their fields are a subset
+        if schema < SCHEMA_VERSION:  # 1: no verdicts, 2: no publication, 3: no sbom/checks/copies: a subset
             data = {**data, "schema": SCHEMA_VERSION}
         built = _typed(cls, data, "")
         assert isinstance(built, BuildRecord)

@@ -19,7 +19,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +102,10 @@ class Finding:
     title: str
     layer: str | None  # the layer's diff id
     origin: str  # "base": in the parent's layers; "own": added by this image
-    remedy: str  # "none" or what to do: upgrade a package, rebuild on a newer base
+    remedy: str  # "none" or what to do: upgrade a package, rebuild on a newer base (see _finding)
     suppressed: str | None = None  # how an exception suppressed it: "ignored", "not_affected"
     statement: str | None = None
+    expires: str | None = None  # a suppressed finding: the day its exception expires (ISO date)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,18 @@ class ImageScan:
     @property
     def passed(self) -> bool:
         return not self.failing
+
+    @property
+    def summary(self) -> str:
+        """One line: the first reason it fails, or how much it found."""
+        if self.failing:
+            return f"{len(self.failing)} failing: {self.failing[0]}"
+        shown = [f for f in self.findings if not f.suppressed]
+        return f"passed: {len(shown)} findings, {len(self.warnings)} warnings"
+
+    def verdict(self, at: str, report: str) -> records.Verdict:
+        """The record's verdict, naming the SBOM it was judged on."""
+        return records.Verdict(self.passed, self.summary, at, report, sbom=self.sbom)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """severity x (fixable|unfixed) x origin, unsuppressed findings only."""
@@ -258,7 +271,8 @@ class Scanner:
                  "--ignorefile", str(ignore), "--vex", str(vex), "--show-suppressed", str(sbom)],
                 f"scanning {sbom.name}",
             )  # fmt: skip
-        return _findings(json.loads(report), set(parent_layers), parent_id)
+        found = _findings(json.loads(report), set(parent_layers), parent_id)
+        return [_with_expiry(f, applying) if f.suppressed else f for f in found]
 
     def judge(self, scan: ImageScan, db_age_days: float) -> None:
         """Apply the policy: what fails the gate, what is a warning, and each exception's state here."""
@@ -354,6 +368,12 @@ def _findings(report: dict[str, Any], parent_layers: set[str], parent_id: str | 
     return sorted(found, key=lambda f: (-rank(f.severity), f.id, f.package))
 
 
+def _with_expiry(finding: Finding, exceptions: Sequence[excs.Exception_]) -> Finding:
+    """A suppressed finding with the expiry of the exception that covers it (trivy reports only the statement)."""
+    covering = excs.covering(exceptions, finding.id, finding.purl)
+    return replace(finding, expires=covering.expires.isoformat()) if covering else finding
+
+
 def _finding(
     item: dict[str, Any],
     parent_layers: set[str],
@@ -366,6 +386,9 @@ def _finding(
     origin = "base" if layer and layer in parent_layers else "own"
     fixed = item.get("FixedVersion") or None
     package = str(item.get("PkgName", ""))
+    # The remedy comes from trivy's advisory alone: "upgrade" means the advisory names a fixed version, not
+    # that the archive the build installs from has it yet; with an OS snapshot (os.yaml / factory.yaml
+    # `snapshot`) a rebuild installs the snapshot's versions and gets the fix only once the snapshot moves.
     if not fixed:
         remedy = "none (no fixed version yet)"
     elif origin == "base" and parent_id:

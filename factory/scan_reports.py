@@ -1,9 +1,11 @@
 """The scan's reports: JSON (stable), Markdown (for $GITHUB_STEP_SUMMARY) and SARIF 2.1.0 (code scanning).
 
-All three say, per image and platform, the counts by severity x fixable x
-origin, every failing finding with package, installed and fixed version,
-and every suppressed one with its reason; and they name the vulnerability
-DB the results came from, because results change when the DB does.
+JSON, Markdown and the terminal table say, per image and platform, the
+counts by severity x fixable x origin, every failing finding with package,
+installed and fixed version, and every suppressed one with its reason and
+its exception's expiry; SARIF holds what fails the gate. All of them name
+the vulnerability DB the results came from, because results change when
+the DB does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from factory import __version__
 from factory import record as records
-from factory.scan import DbInfo, ImageScan, as_json, rank
+from factory.scan import IMAGE_CONFIG, DbInfo, ImageScan, as_json, rank
 from factory.schema import SEVERITIES
 from factory.site import ScanSettings
 
@@ -53,7 +55,9 @@ def table(scans: Sequence[ImageScan], db: DbInfo) -> str:
         lines += [f"    fails: {reason}" for reason in scan.failing]
         lines += [f"    warns: {reason}" for reason in scan.warnings]
         lines += [
-            f"    suppressed: {f.id} {f.package} ({f.suppressed}: {f.statement})" for f in scan.findings if f.suppressed
+            f"    suppressed: {f.id} {f.package} ({f.suppressed}: {f.statement}; expires {f.expires or '?'})"
+            for f in scan.findings
+            if f.suppressed
         ]
     return "\n".join(lines) + "\n"
 
@@ -104,9 +108,11 @@ def markdown(scans: Sequence[ImageScan], db: DbInfo, states: dict[str, str]) -> 
         out += ["", "### Exceptions", "", "| id | state |", "| --- | --- |"]
         out += [f"| {exception} | {state} |" for exception, state in sorted(states.items())]
         if suppressed:
-            out += ["", "| image | platform | id | package | how | reason |", "| --- | --- | --- | --- | --- | --- |"]
+            out += ["", "| image | platform | id | package | how | reason | expires |"]
+            out.append("| --- | --- | --- | --- | --- | --- | --- |")
             out += [
-                f"| {s.target} | {s.platform} | {f.id} | {f.package} | {f.suppressed} | {f.statement} |"
+                f"| {s.target} | {s.platform} | {f.id} | {f.package} | {f.suppressed} | {f.statement}"
+                f" | {f.expires or '?'} |"
                 for s, f in suppressed
             ]
     warnings = [(s, w) for s in scans for w in s.warnings]
@@ -116,35 +122,48 @@ def markdown(scans: Sequence[ImageScan], db: DbInfo, states: dict[str, str]) -> 
 
 
 def sarif(scans: Sequence[ImageScan], settings: ScanSettings, db: DbInfo | None = None) -> dict[str, Any]:
-    """A SARIF 2.1.0 log of the violations only (what fails the gate), within GitHub's result limit."""
+    """A SARIF 2.1.0 log of what fails the gate (violations and secrets), within GitHub's result limit.
+
+    A vulnerability points at the rendered Dockerfile; a secret at its file inside the image (with its
+    line), or at the Dockerfile when trivy found it in the image's config and history (a RUN line)."""
     rules: dict[str, dict[str, Any]] = {}
     results: list[dict[str, Any]] = []
     for scan in scans:
+        image = f"{scan.target}@{scan.digest}"
         for finding in scan.violations:
-            rules.setdefault(
-                finding.id,
-                {
-                    "id": finding.id,
-                    "shortDescription": {"text": finding.title or finding.id},
-                    "defaultConfiguration": {"level": SARIF_LEVELS.get(finding.severity, "warning")},
-                    "properties": {"security-severity": _security_severity(finding.severity)},
-                },
-            )
+            level = SARIF_LEVELS.get(finding.severity, "warning")
+            rules.setdefault(finding.id, _rule(finding.id, finding.title or finding.id, level, finding.severity))
             results.append(
                 {
                     "ruleId": finding.id,
-                    "level": SARIF_LEVELS.get(finding.severity, "warning"),
+                    "level": level,
                     "message": {
                         "text": f"{scan.target} ({scan.platform}): {finding.package} {finding.installed}"
                         f" is vulnerable ({finding.severity}); {finding.remedy}"
                     },
-                    "locations": [
-                        {
-                            "physicalLocation": {"artifactLocation": {"uri": scan.dockerfile or scan.target}},
-                            "message": {"text": f"{scan.target}@{scan.digest}"},
-                        }
-                    ],
+                    "locations": [_location(scan.dockerfile or scan.target, image)],
                     "properties": {"purl": finding.purl, "origin": finding.origin, "fixed": finding.fixed},
+                }
+            )
+        for secret in scan.secrets:
+            rule = f"secret/{secret.rule}"
+            rules.setdefault(rule, _rule(rule, f"secret: {secret.title or secret.rule}", "error", secret.severity))
+            in_file = secret.file != IMAGE_CONFIG
+            results.append(
+                {
+                    "ruleId": rule,
+                    "level": "error",  # a secret always fails the gate, whatever its severity
+                    "message": {
+                        "text": f"{scan.target} ({scan.platform}): {secret.title or secret.rule} ({secret.category},"
+                        f" {secret.severity}) in {secret.file}{f':{secret.line}' if in_file else ''};"
+                        " remove it from the image"
+                    },
+                    "locations": [
+                        _location(secret.file, image, secret.line)
+                        if in_file
+                        else _location(scan.dockerfile or scan.target, f"{image}, {IMAGE_CONFIG}")
+                    ],
+                    "properties": {"category": secret.category, "severity": secret.severity},
                 }
             )
     truncated = len(results) > SARIF_LIMIT
@@ -160,6 +179,23 @@ def sarif(scans: Sequence[ImageScan], settings: ScanSettings, db: DbInfo | None 
     if properties:
         run["properties"] = properties
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def _rule(rule_id: str, text: str, level: str, severity: str) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "shortDescription": {"text": text},
+        "defaultConfiguration": {"level": level},
+        "properties": {"security-severity": _security_severity(severity)},
+    }
+
+
+def _location(uri: str, where: str, line: int = 0) -> dict[str, Any]:
+    """A result's location: a file (with its line when known) and, as its message, the image it is in."""
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+    if line > 0:
+        physical["region"] = {"startLine": line}
+    return {"physicalLocation": physical, "message": {"text": where}}
 
 
 def _security_severity(severity: str) -> str:

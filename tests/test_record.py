@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from factory import record
+from factory.errors import EnvironmentProblem
 
 
 def test_roundtrip_and_latest(tmp_path: Path) -> None:
@@ -30,3 +33,42 @@ def test_roundtrip_and_latest(tmp_path: Path) -> None:
     assert again.result("python:3.13-runtime").pinned == "r/python:t@sha256:" + "1" * 64
     assert again.failed == []
     assert sorted(p.name for p in (tmp_path / "builds" / "R1").iterdir()) == ["record.json"]
+
+
+def _with_verdicts(**verdicts: record.Verdict) -> record.BuildRecord:
+    rec = record.BuildRecord("R2", "2026-01-01T00:00:00Z", "127.0.0.1:5000", "abc", 0, "0.1.0")
+    target = record.TargetResult("os:trixie", "os", None, "runtime", "Dockerfile", "f" * 64, ["linux/amd64"], [])
+    target.verdicts = {stage: {"linux/amd64": verdict} for stage, verdict in verdicts.items()}
+    rec.targets.append(target)
+    return rec
+
+
+def test_scan_verdicts_name_the_sbom_and_verify_verdicts_their_checks(tmp_path: Path) -> None:
+    rec = _with_verdicts(
+        scan=record.Verdict(False, "1 failing", "t", "scan.json", sbom="/c/sbom/sha256-1.cdx.json"),
+        verify=record.Verdict(True, "2 checks passed", "t", "verify.json", checks={"architecture": True, "LANG": True}),
+    )
+    path = record.write(rec, tmp_path / "R2")
+    assert json.loads(path.read_text())["schema"] == record.SCHEMA_VERSION == 4
+    again = record.read(path).result("os:trixie").verdicts
+    assert again["scan"]["linux/amd64"].sbom == "/c/sbom/sha256-1.cdx.json"
+    assert again["verify"]["linux/amd64"].checks == {"architecture": True, "LANG": True}
+
+
+def test_a_schema_3_record_without_sbom_or_checks_is_still_read(tmp_path: Path) -> None:
+    old = _with_verdicts(scan=record.Verdict(True, "passed", "t", "scan.json")).to_json()
+    old["schema"] = 3
+    for verdicts in old["targets"][0]["verdicts"].values():
+        for verdict in verdicts.values():
+            del verdict["sbom"], verdict["checks"]
+    (tmp_path / "record.json").write_text(json.dumps(old))
+    verdict = record.read(tmp_path / "record.json").result("os:trixie").verdicts["scan"]["linux/amd64"]
+    assert (verdict.sbom, verdict.checks, verdict.report) == (None, None, "scan.json")
+
+
+def test_checks_are_read_strictly(tmp_path: Path) -> None:
+    data = _with_verdicts(verify=record.Verdict(True, "ok", "t")).to_json()
+    data["targets"][0]["verdicts"]["verify"]["linux/amd64"]["checks"] = {"architecture": "yes"}
+    (tmp_path / "record.json").write_text(json.dumps(data))
+    with pytest.raises(EnvironmentProblem, match=r"verdicts\.verify\.linux/amd64\.checks\.architecture: expected"):
+        record.read(tmp_path / "record.json")

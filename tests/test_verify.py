@@ -159,3 +159,81 @@ def test_images_are_verified_side_by_side_and_reported_in_record_order(monkeypat
         ("os:trixie", "linux/amd64"), ("os:trixie", "linux/arm64"),
         ("a:1-runtime", "linux/amd64"), ("a:1-runtime", "linux/arm64"),
     ]  # fmt: skip
+
+
+def test_the_verdict_names_every_check() -> None:
+    from factory import verify
+
+    result = verify.ImageVerification("go:static", "linux/arm64", "r@sha256:0")
+    result.checks = [checks.Check("architecture", True), checks.Check("tini is PID 1", False, "/proc/1/comm: 'sh'")]
+    verdict = result.verdict("2026-12-02T00:00:00Z", "verify.json")
+    assert (verdict.passed, verdict.summary, verdict.report) == (False, "failed: tini is PID 1", "verify.json")
+    assert verdict.checks == {"architecture": True, "tini is PID 1": False}
+
+
+def test_cmd_can_be_overridden() -> None:
+    assert checks.judge_cmd_override("factory-cmd-override\n", 7).passed
+    swallowed = checks.judge_cmd_override("usage: app [--serve]\n", 0)  # an ENTRYPOINT that ignores the command
+    assert (
+        not swallowed.passed and swallowed.detail == "a command given to docker run: did not run, exit 0 (expected 7)"
+    )
+    lost = checks.judge_cmd_override("factory-cmd-override\n", 0)  # PID 1 that does not pass the exit code on
+    assert not lost.passed and lost.detail == "a command given to docker run: ran, exit 0 (expected 7)"
+
+
+def test_the_cmd_override_script_prints_the_marker_and_exits_with_the_code() -> None:
+    ran = subprocess.run(["sh", "-c", checks.cmd_override_script()], capture_output=True, text=True, check=False)
+    assert checks.judge_cmd_override(ran.stdout, ran.returncode).passed
+
+
+class _Engine:
+    """A docker stand-in for Verifier._checks: every run passes; the CMD override answers as `override` says."""
+
+    def __init__(self, override: tuple[int, str]) -> None:
+        self.override = override
+        self.specs: list[object] = []
+
+    def run(self, spec: object, *, timeout: float) -> object:
+        from factory.docker import RunOutcome
+
+        self.specs.append(spec)
+        if checks.cmd_override_script() in spec.command:  # type: ignore[attr-defined]
+            return RunOutcome(self.override[0], self.override[1], 0.1)
+        return RunOutcome(0, "", 0.1)
+
+    def stop_time(self, spec: object, *, grace: int) -> object:
+        from factory.docker import StopOutcome
+
+        return StopOutcome(0.2, 143)
+
+
+@pytest.mark.parametrize(("override", "passed"), [((7, "factory-cmd-override\n"), True), ((0, "usage\n"), False)])
+def test_every_image_is_checked_for_a_cmd_override_behind_its_entrypoint(
+    override: tuple[int, str], passed: bool
+) -> None:
+    from factory import verify
+    from factory.progress import Board
+    from factory.project import Project
+    from tests.conftest import REPO
+
+    catalogue = Project(REPO).load()
+    engine = _Engine(override)
+    verifier = verify.Verifier(engine, catalogue, Board([]))  # type: ignore[arg-type]
+    found = _by_name(verifier._checks(catalogue.target("go:static"), "r@sha256:0", "linux/amd64", "toolbox"))
+    assert found["CMD can be overridden"].passed is passed
+    [spec] = [s for s in engine.specs if checks.cmd_override_script() in s.command]  # type: ignore[attr-defined]
+    assert spec.entrypoint is None  # type: ignore[attr-defined]  # the image's own ENTRYPOINT runs it
+
+
+def test_verify_help_names_every_check() -> None:
+    from click.testing import CliRunner
+
+    from factory.cli import main
+
+    names = [c.name for c in checks.judge_identity(GOOD, "arm64", USER)]
+    names += [c.name for c in checks.judge_environment(GOOD, {"LANG": "C.UTF-8"})]
+    names += [checks.judge_reaping("").name, checks.judge_stop(0.1, 0).name, checks.judge_read_only("").name]
+    names += [checks.judge_cmd_override("", 0).name]
+    names += [c.name for c in checks.judge_hygiene(CLEAN, [], "UTC")]
+    shown = " ".join(CliRunner().invoke(main, ["verify", "--help"]).output.split())
+    assert [name for name in names if name not in shown] == []

@@ -3,8 +3,8 @@
 Bootstraps the OS base for linux/amd64 and linux/arm64 (arm64 through qemu),
 builds every stack target for both, pushes them to the local registry, then
 runs each image on each platform: the architecture inside matches, the user is
-the numeric non-root account, PID 1 is tini, and the stack's verify commands
-pass. With a warm cache this takes a minute; cold it takes most of an hour
+the numeric non-root account, PID 1 is tini, a command given in place of CMD
+runs, and the stack's verify commands pass. With a warm cache this takes a minute; cold it takes most of an hour
 (emulated arm64 dominates: see bench/build_bench.py).
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from factory import record as records
 from factory.cli import main
 from factory.project import Project
 from factory.publish import find_tool
@@ -67,8 +68,13 @@ def test_whole_catalogue_builds_and_verifies_on_both_platforms() -> None:
     for result in results:
         names = [c["name"] for c in result["checks"]]
         assert names[:3] == ["architecture", "non-root user", "tini is PID 1"], result
+        assert "CMD can be overridden" in names, result
         assert len(names) > 3, f"{result['target']} has no verify command"
         assert result["passed"], result
+    latest = records.read(REPO / ".factory" / "builds" / "latest.json")
+    for result in results:  # the record keeps every check by name
+        verdict = latest.result(result["target"]).verdicts["verify"][result["platform"]]
+        assert verdict.checks == {c["name"]: c["passed"] for c in result["checks"]}, result["target"]
 
 
 def test_whole_catalogue_is_scanned_against_a_planted_db(tmp_path: Path) -> None:

@@ -53,20 +53,22 @@ def _advisories(python_version: str) -> list[Advisory]:
     ]
 
 
+ACCEPTED_UNTIL = NOW.date() + dt.timedelta(days=60)
+EXPIRED_ON = NOW.date() - dt.timedelta(days=3)
 EXCEPTIONS = f"""exceptions:
   - id: CVE-2099-2005
     packages: [pkg:deb/debian/ca-certificates]
     kind: accepted_risk
     statement: reviewed for the test
     owner: platform@example.invalid
-    expires: {(NOW.date() + dt.timedelta(days=60)).isoformat()}
+    expires: {ACCEPTED_UNTIL.isoformat()}
   - id: CVE-2099-2006
     packages: [pkg:deb/debian/base-files]
     kind: waiting_for_upstream
     statement: expired on purpose
     owner: platform@example.invalid
-    expires: {(NOW.date() - dt.timedelta(days=3)).isoformat()}
-"""
+    expires: {EXPIRED_ON.isoformat()}
+"""  # the second entry starts on line 8: the expiry warning names it there
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +131,27 @@ def test_the_gate_on_real_images(built: Path, tmp_path: Path) -> None:
         )  # fmt: skip
         if libc["installed"] == os_libc["installed"]:  # not upgraded by the image's own apt run: the OS layer's
             assert (libc["origin"], libc["remedy"]) == ("base", "rebuild on a newer os:trixie")
-        assert found[("CVE-2099-2005", "ca-certificates")]["suppressed"] == "ignored"
+        suppressed = found[("CVE-2099-2005", "ca-certificates")]
+        assert (suppressed["suppressed"], suppressed["expires"]) == ("ignored", ACCEPTED_UNTIL.isoformat())
         assert found[("CVE-2099-2006", "base-files")]["suppressed"] is None  # expired: counts again
         failing_ids = {(f["id"], f["package"]) for f in python["violations"]}
         assert ("CVE-2099-2002", "python3.13") in failing_ids and ("CVE-2099-2001", "libc6") in failing_ids
-        assert ("CVE-2099-2004", "tzdata") not in failing_ids  # LOW: reported, below the gate
+        # LOW: found (the planted fix is newer than any tzdata), reported, and below the gate
+        tzdata = found[("CVE-2099-2004", "tzdata")]
+        assert (tzdata["severity"], tzdata["fixed"], tzdata["suppressed"]) == ("LOW", "9999a-0", None)
+        assert ("CVE-2099-2004", "tzdata") not in failing_ids
+        assert not any("CVE-2099-2004" in line for line in python["failing"] + python["warnings"])
+        # the expired exception's finding fails the gate (CRITICAL, fixed) and the warning names the exception
+        base_files = found[("CVE-2099-2006", "base-files")]
+        assert ("CVE-2099-2006", "base-files") in failing_ids
+        assert (
+            f"CVE-2099-2006 base-files {base_files['installed']} (CRITICAL, fixed in 99.9): {base_files['remedy']}"
+            in python["failing"]
+        )
+        assert (
+            "CVE-2099-2006 counts again: its exception (security/exceptions.yaml:8) expired on"
+            f" {EXPIRED_ON.isoformat()}" in python["warnings"]
+        )
         assert any(w.startswith("CVE-2099-2003 apt") and "no fix yet" in w for w in python["warnings"])
         assert python["passed"] is False
     leaky = images[("leaky:1-runtime", "linux/amd64")]
@@ -147,6 +165,7 @@ def test_the_gate_on_real_images(built: Path, tmp_path: Path) -> None:
     rec = record.read(built / ".factory" / "builds" / "latest.json")
     verdict = rec.result("python:3.13-runtime").verdicts["scan"]["linux/arm64"]
     assert not verdict.passed and verdict.report and Path(verdict.report).name == "scan.json"
+    assert verdict.sbom == images[("python:3.13-runtime", "linux/arm64")]["sbom"]
     status = CliRunner().invoke(main, ["--root", str(built), "status", "-o", "json"])
     rows = {(r["target"], r["platform"]): r for r in json.loads(status.stdout)["images"]}
     assert rows[("os:trixie", "linux/amd64")]["scan"]["passed"] is False
