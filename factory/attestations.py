@@ -28,7 +28,7 @@ from typing import Any
 
 from factory import exceptions as excs
 from factory import record as records
-from factory import references
+from factory import references, rendered
 from factory.errors import EnvironmentProblem
 from factory.scan import purls
 
@@ -41,7 +41,6 @@ SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
 BUILD_TYPE = "urn:factory:build:buildx:v1"
 BUILDER_ID = "urn:factory:builder:buildkit"
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
-_SOURCE = re.compile(r"^#   (\S+)$", re.MULTILINE)  # the sources listed in a rendered file's GENERATED header
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ def provenance(inputs: Inputs) -> dict[str, Any]:
             "built it, or build again"
         )
     dependencies: list[dict[str, Any]] = []
-    for source in _SOURCE.findall(text.split("\n\n", 1)[0]):
+    for source in rendered.sources(text):
         path = inputs.project_root / source
         if path.is_file():
             digest = {"sha256": _sha256(path), "gitCommit": record.vcs_ref}

@@ -38,6 +38,12 @@ class PlatformImage:
     layers: int
 
 
+def platform_name(platform: dict[str, Any]) -> str:
+    """`os/architecture[/variant]` of an index entry's platform."""
+    name = f"{platform.get('os')}/{platform.get('architecture')}"
+    return f"{name}/{platform['variant']}" if platform.get("variant") else name
+
+
 class RegistryClient:
     """Reads from one registry host over the distribution API."""
 
@@ -59,6 +65,14 @@ class RegistryClient:
         media = headers.get("Content-Type", "").split(";")[0]
         return media, digest, json.loads(body)
 
+    def blob_json(self, repo: str, digest: str) -> dict[str, Any]:
+        """A JSON blob (an image config) by digest, checked against it."""
+        body, _ = self._get(f"/v2/{repo}/blobs/{digest}", "application/octet-stream")
+        if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            raise EnvironmentProblem(f"{self.host}/{repo}@{digest}: the blob does not match its digest")
+        parsed = json.loads(body)
+        return parsed if isinstance(parsed, dict) else {}
+
     def platforms(self, repo: str, reference: str, single: str = "unknown") -> list[PlatformImage]:
         """Per-platform manifests of an index, attestations left out; a lone manifest is `single`."""
         media, digest, body = self.get_manifest(repo, reference)
@@ -69,9 +83,7 @@ class RegistryClient:
             platform = entry.get("platform", {})
             if platform.get("os") == "unknown":  # attestation manifests
                 continue
-            name = f"{platform.get('os')}/{platform.get('architecture')}"
-            if platform.get("variant"):
-                name += f"/{platform['variant']}"
+            name = platform_name(platform)
             _, child_digest, child = self.get_manifest(repo, entry["digest"])
             out.append(self._platform_image(repo, name, child_digest, child))
         return out

@@ -204,6 +204,52 @@ def build(
     return run.execute(steps)
 
 
+# -- plan ----------------------------------------------------------------------------------
+
+
+def plan(workspace: Workspace, board: Board, *, now: dt.datetime | None = None) -> Any:
+    """Which targets to rebuild and why (factory.plan), from a current rendered/ and the published images.
+
+    Reads only: the final tag of every target in the publish registry (its
+    labels), git for which sources changed since an image's commit.
+    """
+    from factory import build as building
+    from factory import plan as planning
+    from factory.oci import RegistryClient
+    from factory.process import Runner
+
+    require_current(workspace)
+    now = now or dt.datetime.now(dt.UTC)
+    catalogue, settings = workspace.catalogue, workspace.site.publish
+    client = RegistryClient(settings.registry)
+    board.note(f"plan: reading the final tags in {settings.registry}/{settings.namespace}")
+    published: dict[str, planning.Published | None] = {}
+    today: list[planning.Today] = []
+    for target in catalogue.targets:
+        image = planning.read_published(client, f"{settings.namespace}/{target.image}", target.tags[0])
+        published[target.id] = image
+        parent = catalogue.parent(target)
+        parent_image = published.get(parent.id) if parent is not None else None
+        args: dict[str, str] = {}
+        if parent is not None and parent_image is not None:
+            staging = workspace.site.registry.repository(parent.image, staging=True)
+            args["BASE_IMAGE"] = f"{staging}@{parent_image.digest}"
+        dockerfile = workspace.project.rendered / target.dockerfile
+        key = building.build_key(dockerfile.parent, args, target.platforms)
+        today.append(
+            planning.Today(
+                target,
+                key,
+                parent.id if parent is not None else None,
+                parent_image.digest if parent_image is not None else None,
+                rendered.sources_of(dockerfile),
+            )
+        )
+    return planning.decide(
+        today, published, now=now, changed_sources=planning.git_changes(workspace.project.root, Runner())
+    )
+
+
 # -- verify --------------------------------------------------------------------------------
 
 

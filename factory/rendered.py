@@ -90,6 +90,25 @@ def read(output_dir: Path, scope: Iterable[str] | None = None) -> dict[str, str]
     return found
 
 
+def sources(text: str) -> tuple[str, ...]:
+    """The source files a rendered file's GENERATED header lists (`#   stacks/python.yaml`), in order."""
+    found = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith("#   ") and len(line.split()) == 2:
+            found.append(line[4:].strip())
+    return tuple(found)
+
+
+def sources_of(path: Path) -> tuple[str, ...]:
+    """`sources` of a rendered file on disk (() when it cannot be read)."""
+    try:
+        return sources(path.read_text(encoding="utf-8"))
+    except OSError:
+        return ()
+
+
 def _walk(directory: Path) -> Iterator[Path]:
     """Every entry below `directory`, depth first, never following a symlink."""
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):

@@ -1,0 +1,254 @@
+"""The rebuild plan: which targets to build now, in which waves, and why, each reason with its evidence.
+
+What was built is read from the published images themselves (their labels:
+the build key, the parent's digest, the commit, the date), never from local
+state, so the scheduled pipeline on a fresh runner plans the same as a
+developer. A rebuild would use today: the rendered files (a build key over
+them, the parent's digest and the platforms, as `factory build` computes
+it), the parent as published now, the lifecycle of the version and the age
+of the image. Children of a rebuilt parent always rebuild. The plan is
+ordered in waves: every parent of a wave is in an earlier wave.
+
+A registry that cannot be read is an error: never "rebuild everything",
+never "nothing to do".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from factory import model
+from factory.build import BUILD_KEY_LABEL
+from factory.errors import EnvironmentProblem
+from factory.oci import RegistryClient, platform_name
+from factory.process import Runner
+
+MAX_AGE_DAYS = 30
+
+
+class Kind(enum.StrEnum):
+    """Why a target is rebuilt (or, for `waits`, what is noted but waits for the maximum age)."""
+
+    NEVER_PUBLISHED = "never published"
+    DEFINITION = "definition changed"
+    TEMPLATE = "template changed"
+    RENDERED = "rendered files changed"
+    PARENT = "parent rebuilt"
+    BASE_DIGEST = "base digest changed"
+    PLATFORMS = "platforms changed"
+    PACKAGES = "package updates available"
+    VULNERABILITY = "vulnerability fixed upstream"
+    END_OF_LIFE = "version past end of life"
+    MAX_AGE = "older than the maximum age"
+    REQUESTED = "requested"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason, the evidence for it, and whether it triggers a rebuild on its own."""
+
+    kind: Kind
+    evidence: str
+    triggers: bool = True
+
+    def line(self) -> str:
+        return f"{self.kind}: {self.evidence}" if self.evidence else str(self.kind)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the final tag of a target points at now, as its image's labels tell."""
+
+    reference: str  # repository:tag read
+    digest: str  # the index
+    build_key: str | None
+    base_digest: str | None
+    revision: str | None
+    created: dt.datetime | None
+    platforms: tuple[str, ...]
+
+
+@dataclass
+class Entry:
+    """One target in the plan."""
+
+    target: str
+    platforms: list[str]
+    wave: int = 0
+    reasons: list[Reason] = field(default_factory=list)
+    last_built: str | None = None  # the image's creation date
+    published: str | None = None  # repository@digest now
+
+    @property
+    def rebuild(self) -> bool:
+        return any(r.triggers for r in self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reasons"] = [
+            {"reason": str(r.kind), "evidence": r.evidence, "triggers": r.triggers} for r in self.reasons
+        ]
+        return data
+
+
+@dataclass
+class Plan:
+    """The targets to rebuild (in waves, with reasons) and those left as they are (with their last build date)."""
+
+    rebuild: list[Entry]
+    unchanged: list[Entry]
+    date: str
+
+    @property
+    def waves(self) -> list[list[Entry]]:
+        count = max((e.wave for e in self.rebuild), default=-1) + 1
+        return [[e for e in self.rebuild if e.wave == n] for n in range(count)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": 1,
+            "date": self.date,
+            "rebuild": [e.to_json() for e in self.rebuild],
+            "unchanged": [e.to_json() for e in self.unchanged],
+        }
+
+
+@dataclass(frozen=True)
+class Today:
+    """What a rebuild of one target would use today."""
+
+    target: model.Target
+    build_key: str
+    parent: str | None  # the parent's target id
+    parent_digest: str | None  # the parent's published digest now (None: not published)
+    sources: tuple[str, ...]  # the files the rendered Dockerfile says it came from
+
+
+def decide(
+    today: Sequence[Today],
+    published: Mapping[str, Published | None],
+    *,
+    now: dt.datetime,
+    max_age_days: int = MAX_AGE_DAYS,
+    changed_sources: Callable[[str, Sequence[str]], list[str] | None] = lambda revision, files: None,
+    extra: Mapping[str, Sequence[Reason]] | None = None,
+) -> Plan:
+    """The plan from what a rebuild would use today and what is published (parents come before children).
+
+    `changed_sources(revision, files)` names the files among `files` that
+    changed since `revision` (None: unknown, e.g. the commit is not here).
+    `extra` adds reasons found elsewhere (lifecycle, packages, rescans).
+    """
+    entries: dict[str, Entry] = {}
+    for item in today:
+        target = item.target
+        image = published.get(target.id)
+        entry = Entry(target.id, list(target.platforms))
+        if image is not None:
+            entry.published = image.reference.rsplit(":", 1)[0] + "@" + image.digest
+            entry.last_built = image.created.date().isoformat() if image.created else None
+        entry.reasons = _reasons(item, image, entries, now, max_age_days, changed_sources)
+        entry.reasons += list((extra or {}).get(target.id, ()))
+        parent = entries.get(item.parent or "")
+        if parent is not None and parent.rebuild and not any(r.kind is Kind.PARENT for r in entry.reasons):
+            entry.reasons.insert(0, Reason(Kind.PARENT, parent.target))
+        if entry.rebuild:
+            entry.wave = parent.wave + 1 if parent is not None and parent.rebuild else 0
+        entries[target.id] = entry
+    rebuild = sorted((e for e in entries.values() if e.rebuild), key=lambda e: e.wave)
+    unchanged = [e for e in entries.values() if not e.rebuild]
+    return Plan(rebuild, unchanged, now.date().isoformat())
+
+
+def _reasons(
+    item: Today,
+    image: Published | None,
+    entries: Mapping[str, Entry],
+    now: dt.datetime,
+    max_age_days: int,
+    changed_sources: Callable[[str, Sequence[str]], list[str] | None],
+) -> list[Reason]:
+    if image is None:
+        return [Reason(Kind.NEVER_PUBLISHED, "no final tag yet")]
+    reasons: list[Reason] = []
+    if set(image.platforms) != set(item.target.platforms):
+        was, wanted = ", ".join(sorted(image.platforms)), ", ".join(sorted(item.target.platforms))
+        reasons.append(Reason(Kind.PLATFORMS, f"{was} -> {wanted}"))
+    parent = entries.get(item.parent or "")
+    if parent is not None and parent.rebuild:
+        reasons.append(Reason(Kind.PARENT, parent.target))
+    elif item.parent_digest is not None and image.base_digest not in (None, item.parent_digest):
+        reasons.append(Reason(Kind.BASE_DIGEST, f"{_short(image.base_digest)} -> {_short(item.parent_digest)}"))
+    if image.build_key != item.build_key and not reasons:
+        files = changed_sources(image.revision, item.sources) if image.revision else None
+        if files is None:
+            reasons.append(Reason(Kind.RENDERED, f"build key {_short(image.build_key)} -> {_short(item.build_key)}"))
+        for file in files or []:
+            kind = Kind.TEMPLATE if file.startswith("templates/") else Kind.DEFINITION
+            reasons.append(Reason(kind, file))
+        if files == []:  # the sources are as they were: what changed is the rendering itself
+            reasons.append(Reason(Kind.RENDERED, f"build key {_short(image.build_key)} -> {_short(item.build_key)}"))
+    if image.created is not None:
+        age = (now - image.created).days
+        if age > max_age_days:
+            reasons.append(Reason(Kind.MAX_AGE, f"built {image.created.date().isoformat()}, {age} days ago"))
+    return reasons
+
+
+def _short(digest: str | None) -> str:
+    return (digest or "none")[:19]
+
+
+def git_changes(root: Path, runner: Runner) -> Callable[[str, Sequence[str]], list[str] | None]:
+    """`changed_sources` from git: the files changed between a commit and the working tree (None: unknown)."""
+
+    def changed(revision: str, files: Sequence[str]) -> list[str] | None:
+        if not files:
+            return []
+        argv = ["git", "-C", str(root), "diff", "--name-only", revision, "--", *files]
+        done = runner.run(argv, check=False, timeout=60)
+        if not done.ok:
+            return None
+        return sorted(set(done.stdout.split()))
+
+    return changed
+
+
+def read_published(client: RegistryClient, repository_path: str, tag: str) -> Published | None:
+    """The image a final tag names now, from its index and the config labels of its first platform image
+    (None: the tag does not exist). Any other failure is an EnvironmentProblem, never a guess."""
+    try:
+        media, digest, index = client.get_manifest(repository_path, tag)
+    except FileNotFoundError:
+        return None
+    manifests = [m for m in index.get("manifests", []) if (m.get("platform") or {}).get("os") not in (None, "unknown")]
+    if "layers" in index or not manifests:
+        raise EnvironmentProblem(f"{client.host}/{repository_path}:{tag} is not a multi-platform index ({media})")
+    platforms = tuple(sorted(platform_name(m["platform"]) for m in manifests))
+    _, _, first = client.get_manifest(repository_path, manifests[0]["digest"])
+    labels = (client.blob_json(repository_path, first["config"]["digest"]).get("config") or {}).get("Labels") or {}
+    created = labels.get("org.opencontainers.image.created")
+    return Published(
+        reference=f"{client.host}/{repository_path}:{tag}",
+        digest=digest,
+        build_key=labels.get(BUILD_KEY_LABEL),
+        base_digest=labels.get("org.opencontainers.image.base.digest"),
+        revision=labels.get("org.opencontainers.image.revision"),
+        created=_parse_time(created),
+        platforms=platforms,
+    )
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
