@@ -211,24 +211,16 @@ def render(
     workspace = _workspace(ctx)
     scope = workspace.scope(stacks)
     syntax = _syntax(syntax_line, workspace)
-    files = pipeline.render(workspace, scope, syntax)
     if check:
+        files = pipeline.render(workspace, scope, syntax)
         difference = pipeline.drift(workspace, files, scope)
         present.drift(difference, len(files), output)
         sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
-    changed = pipeline.write(workspace, files, scope)
-    report = None
-    if not no_lint:
-        dockerfiles = [workspace.project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
-        report = pipeline.lint(
-            workspace,
-            dockerfiles,
-            ignore_file=_ignore_file(workspace.project.root, None),
-            frontends=(syntax,) if syntax else (),
-        )
+    ignore_file = None if no_lint else _ignore_file(workspace.project.root, None)
+    done = pipeline.render_and_lint(workspace, scope, syntax, lint_after=not no_lint, ignore_file=ignore_file)
     threshold = _severity(failure_threshold)
-    present.rendered(len(files), changed, report, threshold, output)
-    if report is not None and report.failed(threshold):
+    present.rendered(len(done.files), done.changed, done.report, threshold, output)
+    if done.report is not None and done.report.failed(threshold):
         sys.exit(int(ExitCode.LINT_FAILED))
 
 
@@ -495,14 +487,11 @@ def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, outp
 @click.pass_context
 def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], refresh: bool) -> None:
     """Bootstrap (or reuse) the OS root filesystem tarballs with mmdebstrap."""
-    from factory import osbase, progress
+    from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    cat = workspace.catalogue
-    recipe = osbase.Recipe.rendered(workspace.project.rendered / cat.os_target.directory)
-    boot = osbase.Bootstrapper(cat.os, workspace.site, recipe, refresh=refresh)
     with progress.open_board() as board:
-        results = [boot.rootfs(p.split("/")[1], board.note) for p in (platforms or cat.os.platforms)]
+        results = pipeline.bootstrap(workspace, board, platforms, refresh=refresh)
     present.bootstrapped(results, output)
 
 
@@ -570,7 +559,7 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     with progress.open_board() as board:
         verification = pipeline.verify(workspace, path, board, targets)
     present.verified(verification, output)
@@ -603,7 +592,7 @@ def scan(ctx: click.Context, output: str, targets: tuple[str, ...], record_path:
     from factory import pipeline, progress, scan_reports
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     with progress.open_board() as board:
         outcome = pipeline.scan(workspace, path, board, targets)
     present.scanned(outcome, output, scan_reports)
@@ -621,7 +610,7 @@ def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
     from factory import record as records
 
     workspace = _workspace(ctx)
-    present.status(records.read(pipeline.record_path(workspace, record_path)), output)
+    present.status(records.read(pipeline.record_path(workspace.site, record_path)), output)
 
 
 @main.command()
@@ -643,7 +632,7 @@ def publish(ctx: click.Context, output: str, targets: tuple[str, ...], record_pa
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     with progress.open_board() as board:
         outcome = pipeline.publish(workspace, path, board, targets)
     present.published(outcome, output)
@@ -683,12 +672,9 @@ def keys_generate(ctx: click.Context, output: str, force: bool) -> None:
 @click.pass_context
 def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
     """Record the digests of a build in pins/images.yaml (then `factory render` uses them in every FROM)."""
-    from factory import pins, site
-    from factory import record as records
+    from factory import pipeline
 
-    project = _project(ctx)
-    path = record_path or site.load(project.root).state_dir / "builds" / "latest.json"
-    written, changed = pins.write(project.root, records.read(path), project.pin_repositories())
+    written, changed = pipeline.pin(_project(ctx), record_path)
     present.pinned(written, changed, output)
 
 
