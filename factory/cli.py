@@ -204,7 +204,8 @@ def render(
 
     The lint (own rules, hadolint, shellcheck, trivy) runs on the rendered
     Dockerfiles in scope; rendered/ is written either way, and the command
-    exits 6 when findings reach --failure-threshold. `--check` only compares.
+    exits 6 when findings reach --failure-threshold (5 when a linter is not
+    installed). `--check` only compares.
     """
     from factory import pipeline
 
@@ -220,8 +221,8 @@ def render(
     done = pipeline.render_and_lint(workspace, scope, syntax, lint_after=not no_lint, ignore_file=ignore_file)
     threshold = _severity(failure_threshold)
     present.rendered(len(done.files), done.changed, done.report, threshold, output)
-    if done.report is not None and done.report.failed(threshold):
-        sys.exit(int(ExitCode.LINT_FAILED))
+    if done.report is not None:
+        _exit_for_lint(done.report, threshold)
 
 
 @main.command()
@@ -282,7 +283,8 @@ def lint(
     or another catalogue image (plus --allow-image); a team's Dockerfile is
     linted even while the catalogue is invalid (then only --allow-image counts,
     and a warning says so). Findings print as `file:line CODE severity:
-    message`; the exit code is 6 when one is at or above --failure-threshold.
+    message`; the exit code is 6 when one is at or above --failure-threshold,
+    5 when hadolint, shellcheck or trivy is not installed (FB100).
 
     \b
     Ignores always carry a reason:
@@ -304,6 +306,18 @@ def lint(
     )
     threshold = _severity(failure_threshold)
     present.lint(report, threshold, output)
+    _exit_for_lint(report, threshold)
+
+
+def _exit_for_lint(report: Report, threshold: Severity) -> None:
+    """Exit 5 when a linter is not installed (the report is already shown: stdout stays one document), 6 when
+    findings reach the threshold, else return."""
+    from factory.lint import tools
+
+    problem = tools.missing(report.findings)
+    if problem is not None:
+        present.error(problem, int(problem.exit_code), problem.show(), "text")
+        sys.exit(int(problem.exit_code))
     if report.failed(threshold):
         sys.exit(int(ExitCode.LINT_FAILED))
 
@@ -696,7 +710,12 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
     threshold = _severity(failure_threshold)
 
     def lint_passes(report: Report) -> bool:
+        from factory.lint import tools
+
         present.lint(report, threshold, "text", only_failing=True, err=output == "json")
+        problem = tools.missing(report.findings)
+        if problem is not None:
+            raise problem
         return not report.failed(threshold)
 
     ignore_file = _ignore_file(workspace.project.root, None)
