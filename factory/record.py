@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory import references
 from factory.errors import EnvironmentProblem
 
 SCHEMA_VERSION = 3  # 2: per-stage verdicts per platform; status is one of Status; 3: publication
@@ -100,8 +101,8 @@ class TargetResult:
 
     @property
     def repository(self) -> str | None:
-        """The staging repository, `reference` without its tag."""
-        return self.reference.rsplit(":", 1)[0] if self.reference else None
+        """The staging repository, `reference` without its tag (a registry's `:port` stays)."""
+        return references.parse(self.reference).repository if self.reference else None
 
     @property
     def pinned(self) -> str | None:
