@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from factory import build, builders
+from factory import build, builders, model
 from factory.docker import Docker
 from factory.errors import FactoryError, UsageProblem
 from factory.progress import Board, Phase, Row, Snapshot
@@ -78,9 +79,9 @@ def test_ca_bundle_setting(tmp_path: Path) -> None:
         build._ca_bundle(str(tmp_path / "missing.pem"), {})
 
 
-def test_failed_base_skips_children_and_keeps_others(make_project: Callable[..., Path], tmp_path: Path) -> None:
-    """Scheduling with a fake builder: the failure of one branch never stops another."""
-    from factory import render, rendered, site
+def _branches(make_project: Callable[..., Path]) -> tuple[Project, model.Catalogue]:
+    """A rendered project with two branches on the OS: a:1-runtime <- a:1-build, and b:1-runtime (and tool)."""
+    from factory import render, rendered
 
     root = make_project(
         files={
@@ -92,6 +93,25 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
     project = Project(root)
     cat = project.load()
     rendered.write(project.rendered, render.Renderer(project.templates, cat).render_all())
+    return project, cat
+
+
+def _built(step: build.Step, result: build.records.TargetResult) -> build.records.TargetResult:
+    """What a successful fake build leaves in a result."""
+    result.status, result.digest, result.reference = (
+        build.records.Status.BUILT,
+        "sha256:" + "0" * 64,
+        f"r/{step.image}:t",
+    )
+    result.base_pin = f"r/{step.image}@{result.digest}"
+    return result
+
+
+def test_failed_base_skips_children_and_keeps_others(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    """Scheduling with a fake builder: the failure of one branch never stops another."""
+    from factory import site
+
+    project, cat = _branches(make_project)
     config = site.Site(state_dir=tmp_path / "state")
 
     class Run(build.BuildRun):
@@ -101,9 +121,7 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
             result.log = f"/logs/{step.id}.log"
             if step.id == "a:1-runtime":
                 raise FactoryError("buildx exited 1")
-            result.status, result.digest, result.reference = "built", "sha256:" + "0" * 64, f"r/{step.image}:t"
-            result.base_pin = f"r/{step.image}@{result.digest}"
-            return result
+            return _built(step, result)
 
     sink = RecordingSink()
     board = Board(sink)
@@ -126,6 +144,39 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
         ("a:1-build", "linux/arm64", Phase.SKIPPED, "base a:1-runtime failed"),
     }
     assert ("a:1-build", Phase.SKIPPED) in [(row.target, row.phase) for row in sink.changes]
+
+
+def test_independent_targets_build_at_the_same_time_with_the_default_concurrency(
+    make_project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two siblings of the OS overlap: each build waits, inside its worker, until the other has started."""
+    from factory import site
+
+    monkeypatch.setattr(site.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)  # a two-core machine
+    config = site.Site(state_dir=tmp_path / "state")
+    assert config.build.concurrency == 2  # the default: the usable cores
+    project, cat = _branches(make_project)
+    started = {"a:1-runtime": threading.Event(), "b:1-runtime": threading.Event()}
+    overlapped: dict[str, bool] = {}
+
+    class Run(build.BuildRun):
+        def _build(
+            self, step: build.Step, result: build.records.TargetResult, base: build.records.TargetResult | None
+        ) -> build.records.TargetResult:
+            if step.id in started:
+                started[step.id].set()
+                (other,) = set(started) - {step.id}
+                overlapped[step.id] = started[other].wait(timeout=10)  # sequential builds would wait in vain
+            return _built(step, result)
+
+    run = Run(project, config, Docker("docker", {}), prepare_os=lambda *_: None, board=Board(RecordingSink()))
+    record = run.execute(build.plan(cat, project, ["a:1-runtime", "b:1-runtime"]))
+    assert overlapped == {"a:1-runtime": True, "b:1-runtime": True}
+    assert [(t.id, t.status) for t in record.targets] == [
+        ("os:trixie", "built"),
+        ("a:1-runtime", "built"),
+        ("b:1-runtime", "built"),
+    ]
 
 
 def test_builder_commands_per_driver() -> None:
