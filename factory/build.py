@@ -31,7 +31,7 @@ from factory.builders import Nodes
 from factory.docker import Docker
 from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
 from factory.oci import RegistryClient
-from factory.process import Runner
+from factory.process import Runner, tail
 from factory.progress import Board, BuildkitFeed, Phase, following
 from factory.project import Project
 from factory.site import Driver, Site
@@ -176,7 +176,7 @@ class BuildRun:
         (self.directory / "logs").mkdir(exist_ok=True)
         record = records.BuildRecord(
             run_id=self.run_id,
-            started=_now(),
+            started=records.now(),
             registry=self.site.registry.address,
             vcs_ref=self._vcs_ref,
             source_date_epoch=self._epoch,
@@ -222,7 +222,7 @@ class BuildRun:
                     record.targets = list(results.values())
                     records.write(record, self.directory, latest=False)
         record.targets = list(results.values())
-        record.finished = _now()
+        record.finished = records.now()
         record.duration_s = round(time.monotonic() - self._started, 2)
         records.write(record, self.directory, latest=True)
         return record
@@ -371,7 +371,7 @@ class BuildRun:
             code = self.docker.logged(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
         if code != 0:
             raise BuildFailed(
-                f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
+                f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + tail(log, 25)
             )
 
     def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
@@ -510,17 +510,3 @@ def _ca_bundle(setting: str | None, environ: Mapping[str, str]) -> Path | None:
 
 def _slug(platform: str) -> str:
     return platform.replace("/", "-")
-
-
-def _tail(path: Path, lines: int) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join(text[-lines:])
-
-
-def _human(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -132,9 +132,9 @@ class Runner:
 
 
 def tail(path: Path, lines: int = 25) -> str:
-    """The last lines of a log file ('' when it cannot be read)."""
+    """The last lines of a log file, blank ones at its end left out ('' when it cannot be read)."""
     try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()[-lines:])
     except OSError:
         return ""
 

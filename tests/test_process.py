@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from factory.errors import CommandFailed, EnvironmentProblem, ExitCode
-from factory.process import TIMED_OUT, Runner
+from factory.process import TIMED_OUT, Runner, tail
 from factory.sensitive import MASK
 
 SECRET = "hunter2-s3cret"
@@ -64,3 +64,11 @@ def test_the_environment_is_the_runners_minus_what_is_unset() -> None:
     runner = Runner({"PATH": "/usr/bin:/bin", "KEEP": "1", "DROP": "2"})
     out = runner.run(["sh", "-c", 'echo "${KEEP:-}-${DROP:-}"'], unset=["DROP"]).stdout
     assert out == "1-\n"
+
+
+def test_tail_is_the_last_lines_without_trailing_blank_ones_and_empty_for_no_file(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {n}\n" for n in range(1, 31)) + "\n\n")
+    assert tail(log, 3) == "line 28\nline 29\nline 30"
+    assert tail(log).splitlines()[0] == "line 6"  # 25 by default
+    assert tail(tmp_path / "missing.log") == ""
