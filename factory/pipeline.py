@@ -246,11 +246,12 @@ def build(
 ) -> records.BuildRecord:
     """Build the selected targets and their bases from a current rendered/; the record of the run."""
     from factory import build as building
+    from factory import buildplan
     from factory.docker import Docker
 
     require_current(workspace)
     project, catalogue, config = workspace.project, workspace.catalogue, workspace.site
-    steps = building.plan(catalogue, project, selection, platforms or config.platforms)
+    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms)
     boot = bootstrapper(workspace, refresh=refresh_os)
     board.note(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
     run = building.BuildRun(

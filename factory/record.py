@@ -97,7 +97,7 @@ class TargetResult:
     builders: dict[str, str] = field(default_factory=dict)  # platform -> builder
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # stage -> platform -> verdict
     published: Publication | None = None
-    build_key: str | None = None  # what decided the image (factory.build.build_key), also its label
+    build_key: str | None = None  # what decided the image (factory.buildinfo.build_key), also its label
 
     @property
     def repository(self) -> str | None:
