@@ -1,4 +1,4 @@
-"""Builds targets in dependency order on a real BuildKit engine and records the result.
+"""Builds the steps of a plan (factory.buildplan) in dependency order on a real BuildKit engine and records the result.
 
 The OS base first, then every target whose base has been built, each with
 `docker buildx build` for all its platforms at once (or one native node per
@@ -14,130 +14,39 @@ import copy
 import datetime as dt
 import hashlib
 import os
-import platform as platform_module
 import re
 import secrets
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
-from factory import __version__, buildx, model, references
+from factory import __version__, buildx, references
 from factory import record as records
 from factory.builders import Nodes
+from factory.buildinfo import (
+    HELPER_ARG,
+    build_date,
+    build_key,
+    helper_platform,
+    host_platform,
+    image_labels,
+    ref_arg,
+    vcs_info,
+)
+from factory.buildlog import Heartbeat, cache_stats
+from factory.buildplan import Step
 from factory.docker import Docker
-from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
+from factory.errors import BuildFailed, EnvironmentProblem, FactoryError
 from factory.oci import RegistryClient
-from factory.process import Runner
+from factory.process import tail
 from factory.progress import Board, BuildkitFeed, Phase, following
 from factory.project import Project
 from factory.site import Driver, Site
 
 Progress = Callable[[str], None]
 PrepareContext = Callable[[tuple[str, ...], Path, Progress], None]
-
-_STEP = re.compile(r"^#(\d+) \[(?:[^\]]*? )?\d+/\d+\] ")
-_CACHED = re.compile(r"^#(\d+) CACHED\s*$")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One target to build in this run, for some of its platforms."""
-
-    target: model.Target
-    dockerfile: Path
-    platforms: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        return self.target.id
-
-    @property
-    def image(self) -> str:
-        return self.target.image
-
-    @property
-    def tag(self) -> str:
-        """The stable part of the staging tag, e.g. 3.13-runtime."""
-        return self.target.staging_tag
-
-    @property
-    def base_id(self) -> str | None:
-        return self.target.base.target_id
-
-    @property
-    def is_os(self) -> bool:
-        return self.target.is_os
-
-
-def plan(
-    catalogue: model.Catalogue, project: Project, selection: Iterable[str] = (), platforms: Iterable[str] | None = None
-) -> list[Step]:
-    """Steps for the selected target ids or stacks (all when empty), ancestors included, parents first."""
-    wanted_platforms = set(platforms) if platforms is not None else None
-    steps = {
-        t.id: Step(
-            t,
-            project.rendered / t.dockerfile,
-            tuple(p for p in t.platforms if wanted_platforms is None or p in wanted_platforms),
-        )
-        for t in catalogue.targets
-    }
-    chosen = _select(steps, list(selection))
-    missing_platforms = [s.id for s in chosen if not s.platforms]
-    if missing_platforms:
-        raise UsageProblem(f"no platform left to build for {', '.join(missing_platforms)}")
-    return chosen
-
-
-HELPER_ARG = "HELPER_PLATFORM"  # the platform the templates' helper stages (packages, fetch) run on
-MACHINES = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
-
-
-def host_platform() -> str | None:
-    """The platform of this machine, which is the local engine's build platform (None: not one we know)."""
-    return MACHINES.get(platform_module.machine().lower())
-
-
-def helper_platform(
-    target_id: str, dockerfile: str, base_platforms: set[str] | None, platforms: list[str], host: str | None
-) -> str | None:
-    """The HELPER_PLATFORM build arg for a local build of `platforms`, or None to keep the default.
-
-    The helper stages start FROM the base for the build platform; a base built
-    without it (`--platform linux/arm64` on an amd64 machine) has no such image,
-    so a single-platform build runs them on its target platform instead (emulated).
-    """
-    if f"ARG {HELPER_ARG}=" not in dockerfile or base_platforms is None or host in base_platforms:
-        return None
-    if len(platforms) == 1:
-        return platforms[0]
-    raise UsageProblem(
-        f"{target_id}: its base has no image for the build platform {host or 'of this machine'}, which its"
-        f" package and download stages run on: build {' and '.join(platforms)} one at a time (--platform),"
-        " or include the build platform"
-    )
-
-
-def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
-    if not selection:
-        return list(steps.values())
-    wanted: set[str] = set()
-    for item in selection:
-        matches = [s.id for s in steps.values() if item in (s.id, s.target.stack)]
-        if not matches:
-            raise UsageProblem(f"unknown target or stack {item!r} (see `factory list`)")
-        wanted.update(matches)
-    closure = set()
-    for step_id in wanted:
-        current: str | None = step_id
-        while current is not None and current not in closure:
-            closure.add(current)
-            current = steps[current].base_id
-    return [s for s in steps.values() if s.id in closure]
 
 
 class BuildRun:
@@ -168,7 +77,7 @@ class BuildRun:
         self.registry = RegistryClient(site.registry.address)
         self.nodes = Nodes(docker)
         self._started = time.monotonic()
-        self._vcs_ref, self._epoch = _vcs(project.root)
+        self._vcs_ref, self._epoch = vcs_info(project.root)
 
     def execute(self, steps: list[Step]) -> records.BuildRecord:
         """Build every step whose base succeeded; return (and write) the record."""
@@ -176,7 +85,7 @@ class BuildRun:
         (self.directory / "logs").mkdir(exist_ok=True)
         record = records.BuildRecord(
             run_id=self.run_id,
-            started=_now(),
+            started=records.now(),
             registry=self.site.registry.address,
             vcs_ref=self._vcs_ref,
             source_date_epoch=self._epoch,
@@ -222,7 +131,7 @@ class BuildRun:
                     record.targets = list(results.values())
                     records.write(record, self.directory, latest=False)
         record.targets = list(results.values())
-        record.finished = _now()
+        record.finished = records.now()
         record.duration_s = round(time.monotonic() - self._started, 2)
         records.write(record, self.directory, latest=True)
         return record
@@ -267,8 +176,8 @@ class BuildRun:
         repository = self.site.registry.repository(step.image, staging=True)
         reference = f"{repository}:{step.tag}-{self.run_id}"
         build_args = {
-            "VCS_REF": _ref_arg(self.environ, "VCS_REF", self._vcs_ref),
-            "BUILD_DATE": _build_date(self._epoch),
+            "VCS_REF": ref_arg(self.environ, "VCS_REF", self._vcs_ref),
+            "BUILD_DATE": build_date(self._epoch),
         }
         if base is not None:
             assert base.base_pin is not None
@@ -367,11 +276,11 @@ class BuildRun:
         )
         unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
         feed = BuildkitFeed(self.board, step.id, platforms)
-        with _Heartbeat(step.id, log, self.board.note), following(log, feed):
+        with Heartbeat(step.id, log, self.board.note), following(log, feed):
             code = self.docker.logged(buildx.argv(request, docker=self.docker.binary), log=log, unset=unset)
         if code != 0:
             raise BuildFailed(
-                f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + _tail(log, 25)
+                f"buildx exited {code} for {', '.join(platforms)}; last lines of {log}:\n" + tail(log, 25)
             )
 
     def _record_pushed(self, result: records.TargetResult, reference: str, log: Path) -> None:
@@ -385,112 +294,8 @@ class BuildRun:
         single = result.platforms[0] if len(result.platforms) == 1 else "unknown"
         for image in self.registry.platforms(repo, digest, single):
             result.images[image.platform] = records.PlatformResult(image.digest, image.compressed_size, image.layers)
-        steps, cached = _cache_stats(log)
+        steps, cached = cache_stats(log)
         result.steps, result.cached_steps = steps, cached
-
-
-class _Heartbeat:
-    """While a build runs, say every minute which step it is on (long emulated steps look hung otherwise)."""
-
-    def __init__(self, what: str, log: Path, note: Progress, every: float = 60.0) -> None:
-        self.what, self.log, self.note, self.every = what, log, note, every
-        self.stopped = threading.Event()
-        self._thread = threading.Thread(target=self.beat, daemon=True)
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stopped.set()
-        self._thread.join()
-
-    def beat(self, wait: Callable[[float], bool] | None = None) -> None:
-        """Note the current step each time `wait` (default: the stop event's) returns without a stop."""
-        wait = wait or self.stopped.wait
-        while not wait(self.every):
-            self.note(f"{self.what}: still building: {_current_step(self.log)}")
-
-
-def _current_step(log: Path) -> str:
-    """The last step BuildKit announced in a plain-progress log, e.g. `[linux/arm64 2/3] RUN <<EOT`."""
-    last = "starting"
-    try:
-        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if _STEP.match(line):
-                last = line.split(" ", 1)[1][:100]
-    except OSError:
-        pass
-    return last
-
-
-def _cache_stats(log: Path) -> tuple[int, int]:
-    """(build steps, steps answered from cache) counted in a plain-progress log."""
-    steps: set[str] = set()
-    cached: set[str] = set()
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        if match := _STEP.match(line):
-            steps.add(match.group(1))
-        elif match := _CACHED.match(line):
-            cached.add(match.group(1))
-    return len(steps), len(steps & cached)
-
-
-# Build arguments that name when and from which commit, not what: left out of the build key.
-_UNKEYED_ARGS = frozenset({"VCS_REF", "BUILD_DATE"})
-BUILD_KEY_LABEL = "io.factory.build-key"
-
-
-def build_key(directory: Path, build_args: Mapping[str, str], platforms: Sequence[str]) -> str:
-    """A digest over what decides the image: the rendered files (Dockerfile and what it copies), the
-    build arguments that shape it (the parent's digest among them) and the platforms."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(f"file {path.relative_to(directory)}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    for name, value in sorted(build_args.items()):
-        if name not in _UNKEYED_ARGS:
-            digest.update(f"arg {name}={value}\0".encode())
-    digest.update(f"platforms {','.join(sorted(platforms))}\0".encode())
-    return "sha256:" + digest.hexdigest()
-
-
-def image_labels(
-    step: Step, result: records.TargetResult, base: records.TargetResult | None, environ: Mapping[str, str]
-) -> dict[str, str]:
-    """The labels set at build time: version, the real parent (name and digest), source and build key."""
-    labels = {
-        "org.opencontainers.image.version": step.target.version or step.tag,
-        BUILD_KEY_LABEL: result.build_key or "",
-    }
-    if base is not None and base.base_pin is not None:
-        pinned = references.parse(base.base_pin)
-        labels["org.opencontainers.image.base.name"] = pinned.repository
-        labels["org.opencontainers.image.base.digest"] = pinned.digest or ""
-    source = environ.get("FACTORY_SOURCE_URL", "")
-    if not source and environ.get("GITHUB_REPOSITORY"):  # a GitHub workflow
-        source = f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{environ['GITHUB_REPOSITORY']}"
-    if source and "@" not in source.partition("://")[2].split("/")[0]:  # never a URL carrying credentials
-        labels["org.opencontainers.image.source"] = source
-    return labels
-
-
-def _vcs(root: Path) -> tuple[str, int]:
-    """(HEAD commit, its commit time) — stable inputs for labels, so rebuilds stay reproducible."""
-    epoch_env = os.environ.get("SOURCE_DATE_EPOCH")
-    try:
-        out = Runner().run(["git", "-C", str(root), "log", "-1", "--format=%H %ct"], timeout=30).stdout.split()
-        ref, epoch = out[0], int(out[1])
-    except (FactoryError, IndexError, ValueError):
-        ref, epoch = "unknown", 0
-    return ref, int(epoch_env) if epoch_env and epoch_env.isdigit() else epoch
-
-
-def _ref_arg(environ: Mapping[str, str], name: str, default: str) -> str:
-    return environ.get(f"FACTORY_{name}", default)
-
-
-def _build_date(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ca_bundle(setting: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -510,17 +315,3 @@ def _ca_bundle(setting: str | None, environ: Mapping[str, str]) -> Path | None:
 
 def _slug(platform: str) -> str:
     return platform.replace("/", "-")
-
-
-def _tail(path: Path, lines: int) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join(text[-lines:])
-
-
-def _human(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

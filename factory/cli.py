@@ -205,32 +205,25 @@ def render(
 
     The lint (own rules, hadolint, shellcheck, trivy) runs on the rendered
     Dockerfiles in scope; rendered/ is written either way, and the command
-    exits 6 when findings reach --failure-threshold. `--check` only compares.
+    exits 6 when findings reach --failure-threshold (5 when a linter is not
+    installed). `--check` only compares.
     """
     from factory import pipeline
 
     workspace = _workspace(ctx)
     scope = workspace.scope(stacks)
     syntax = _syntax(syntax_line, workspace)
-    files = pipeline.render(workspace, scope, syntax)
     if check:
+        files = pipeline.render(workspace, scope, syntax)
         difference = pipeline.drift(workspace, files, scope)
         present.drift(difference, len(files), output)
         sys.exit(int(ExitCode.CHECK_FAILED) if difference else 0)
-    changed = pipeline.write(workspace, files, scope)
-    report = None
-    if not no_lint:
-        dockerfiles = [workspace.project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
-        report = pipeline.lint(
-            workspace,
-            dockerfiles,
-            ignore_file=_ignore_file(workspace.project.root, None),
-            frontends=(syntax,) if syntax else (),
-        )
+    ignore_file = None if no_lint else _ignore_file(workspace.project.root, None)
+    done = pipeline.render_and_lint(workspace, scope, syntax, lint_after=not no_lint, ignore_file=ignore_file)
     threshold = _severity(failure_threshold)
-    present.rendered(len(files), changed, report, threshold, output)
-    if report is not None and report.failed(threshold):
-        sys.exit(int(ExitCode.LINT_FAILED))
+    present.rendered(len(done.files), done.changed, done.report, threshold, output)
+    if done.report is not None:
+        _exit_for_lint(done.report, threshold)
 
 
 @main.command()
@@ -291,7 +284,8 @@ def lint(
     or another catalogue image (plus --allow-image); a team's Dockerfile is
     linted even while the catalogue is invalid (then only --allow-image counts,
     and a warning says so). Findings print as `file:line CODE severity:
-    message`; the exit code is 6 when one is at or above --failure-threshold.
+    message`; the exit code is 6 when one is at or above --failure-threshold,
+    5 when hadolint, shellcheck or trivy is not installed (FB100).
 
     \b
     Ignores always carry a reason:
@@ -313,6 +307,18 @@ def lint(
     )
     threshold = _severity(failure_threshold)
     present.lint(report, threshold, output)
+    _exit_for_lint(report, threshold)
+
+
+def _exit_for_lint(report: Report, threshold: Severity) -> None:
+    """Exit 5 when a linter is not installed (the report is already shown: stdout stays one document), 6 when
+    findings reach the threshold, else return."""
+    from factory.lint import tools
+
+    problem = tools.missing(report.findings)
+    if problem is not None:
+        present.error(problem, int(problem.exit_code), problem.show(), "text")
+        sys.exit(int(problem.exit_code))
     if report.failed(threshold):
         sys.exit(int(ExitCode.LINT_FAILED))
 
@@ -496,14 +502,11 @@ def os_build(ctx: click.Context, platforms: tuple[str, ...], refresh: bool, outp
 @click.pass_context
 def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], refresh: bool) -> None:
     """Bootstrap (or reuse) the OS root filesystem tarballs with mmdebstrap."""
-    from factory import osbase, progress
+    from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    cat = workspace.catalogue
-    recipe = osbase.Recipe.rendered(workspace.project.rendered / cat.os_target.directory)
-    boot = osbase.Bootstrapper(cat.os, workspace.site, recipe, refresh=refresh)
     with progress.open_board() as board:
-        results = [boot.rootfs(p.split("/")[1], board.note) for p in (platforms or cat.os.platforms)]
+        results = pipeline.bootstrap(workspace, board, platforms, refresh=refresh)
     present.bootstrapped(results, output)
 
 
@@ -587,7 +590,7 @@ def verify(ctx: click.Context, output: str, targets: tuple[str, ...], record_pat
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     with progress.open_board() as board:
         verification = pipeline.verify(workspace, path, board, targets)
     present.verified(verification, output)
@@ -621,7 +624,7 @@ def scan(ctx: click.Context, output: str, targets: tuple[str, ...], record_path:
     from factory import pipeline, progress, scan_reports
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     with progress.open_board() as board:
         outcome = pipeline.scan(workspace, path, board, targets)
     present.scanned(outcome, output, scan_reports)
@@ -639,7 +642,7 @@ def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
     from factory import record as records
 
     workspace = _workspace(ctx)
-    present.status(records.read(pipeline.record_path(workspace, record_path)), output)
+    present.status(records.read(pipeline.record_path(workspace.site, record_path)), output)
 
 
 @main.command()
@@ -674,7 +677,7 @@ def publish(
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
-    path = pipeline.record_path(workspace, record_path)
+    path = pipeline.record_path(workspace.site, record_path)
     copied = None
     with progress.open_board() as board:
         outcome = pipeline.publish(workspace, path, board, targets)
@@ -745,12 +748,9 @@ def keys_generate(ctx: click.Context, output: str, force: bool) -> None:
 @click.pass_context
 def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
     """Record the digests of a build in pins/images.yaml (then `factory render` uses them in every FROM)."""
-    from factory import pins, site
-    from factory import record as records
+    from factory import pipeline
 
-    project = _project(ctx)
-    path = record_path or site.load(project.root).state_dir / "builds" / "latest.json"
-    written, changed = pins.write(project.root, records.read(path), project.pin_repositories())
+    written, changed = pipeline.pin(_project(ctx), record_path)
     present.pinned(written, changed, output)
 
 
@@ -776,7 +776,12 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
     threshold = _severity(failure_threshold)
 
     def lint_passes(report: Report) -> bool:
+        from factory.lint import tools
+
         present.lint(report, threshold, "text", only_failing=True, err=output == "json")
+        problem = tools.missing(report.findings)
+        if problem is not None:
+            raise problem
         return not report.failed(threshold)
 
     ignore_file = _ignore_file(workspace.project.root, None)
@@ -806,4 +811,4 @@ def report(ctx: click.Context, output: str, record_path: Path | None) -> None:
     from factory import pipeline
 
     workspace = _workspace(ctx)
-    present.reported(pipeline.report(workspace, pipeline.record_path(workspace, record_path)), output)
+    present.reported(pipeline.report(workspace, pipeline.record_path(workspace.site, record_path)), output)

@@ -129,7 +129,9 @@ class Docker:
             container.start()
             try:
                 code = int(container.wait(timeout=timeout).get("StatusCode", -1))
-            except requests.exceptions.ConnectionError:  # the wait timed out: the container hangs
+            except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+                # The wait timed out: the container hangs. Over a unix socket the SDK reports it as a
+                # ConnectionError, over TCP as the ReadTimeout its documentation names.
                 timed_out = True
                 container.stop(timeout=5)
                 code = -1

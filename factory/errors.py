@@ -12,6 +12,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from factory.sensitive import redact
+
 
 class ExitCode(enum.IntEnum):
     """Documented process exit codes (README.md lists them)."""
@@ -84,13 +86,14 @@ OUTPUT_TAIL_LINES = 15  # how much of a failed command's output an error shows
 
 
 class CommandFailed(EnvironmentProblem):
-    """An external command failed: carries its argv, exit code and the tail of its output."""
+    """An external command failed: carries its argv (secrets masked), exit code and the tail of its output."""
 
     def __init__(self, argv: Sequence[str], returncode: int, output: str, *, hint: str = "") -> None:
-        self.argv = tuple(argv)
+        # Masked here, not by each caller: an error is printed, logged and written into records.
+        self.argv = redact([str(word) for word in argv])
         self.returncode = returncode
         self.output = output
-        message = f"`{shlex.join(self.argv)}` failed with exit code {returncode}"  # argv comes redacted
+        message = f"`{shlex.join(self.argv)}` failed with exit code {returncode}"
         if hint:
             message += f": {hint}"
         tail = output.strip().splitlines()[-OUTPUT_TAIL_LINES:]

@@ -34,6 +34,7 @@ from factory.yamlmarks import load_file
 if TYPE_CHECKING:
     from factory.lint.ignores import IgnoreFile
     from factory.lint.runner import Report
+    from factory.osbase import Bootstrapper, Rootfs
     from factory.scan import DbInfo, ImageScan
     from factory.verify import ImageVerification
 
@@ -67,7 +68,13 @@ class Workspace:
 
     @property
     def builds(self) -> Path:
-        return self.site.state_dir / "builds"
+        """Where the build records of this site live (one directory per run, and latest.json)."""
+        return builds_directory(self.site)
+
+
+def builds_directory(config: site.Site) -> Path:
+    """The build records' directory of a site's state dir."""
+    return config.state_dir / "builds"
 
 
 # -- validate ------------------------------------------------------------------------------
@@ -125,6 +132,37 @@ def write(workspace: Workspace, files: list[RenderedFile], scope: Iterable[str] 
     return rendered.write(workspace.project.rendered, files, scope)
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """What `render` did: the files rendered, the paths that changed on disk, and the lint of the result."""
+
+    files: list[RenderedFile]
+    changed: list[str]
+    report: Report | None  # None when the lint was not asked for
+
+
+def render_and_lint(
+    workspace: Workspace,
+    scope: Iterable[str] | None = None,
+    syntax: str | None = None,
+    *,
+    lint_after: bool = True,
+    ignore_file: IgnoreFile | None = None,
+) -> Rendering:
+    """Render, replace rendered/ (or the stacks in scope) atomically, then lint the Dockerfiles written.
+
+    rendered/ is written whatever the lint finds: the findings are reported
+    on the new files, and the caller's failure threshold decides the rest.
+    """
+    files = render(workspace, scope, syntax)
+    changed = write(workspace, files, scope)
+    report = None
+    if lint_after:
+        dockerfiles = [workspace.project.rendered / f.path for f in files if f.path.endswith("/Dockerfile")]
+        report = lint(workspace, dockerfiles, ignore_file=ignore_file, frontends=(syntax,) if syntax else ())
+    return Rendering(files, changed, report)
+
+
 def require_current(workspace: Workspace, stacks: Iterable[str] | None = None, syntax: str | None = None) -> None:
     """Refuse to go on from a stale rendered/ (what `render --check` would report)."""
     difference = drift(workspace, render(workspace, stacks, syntax), stacks)
@@ -174,6 +212,26 @@ def lint(
     return lint_paths(paths, policy=rules, tools_selected=tuple(tools), ignore_file=ignore_file)
 
 
+# -- the OS base ---------------------------------------------------------------------------
+
+
+def bootstrapper(workspace: Workspace, *, refresh: bool = False) -> Bootstrapper:
+    """The OS root filesystem bootstrapper, with the recipe rendered into rendered/os/<release>/."""
+    from factory import osbase
+
+    catalogue = workspace.catalogue
+    recipe = osbase.Recipe.rendered(workspace.project.rendered / catalogue.os_target.directory)
+    return osbase.Bootstrapper(catalogue.os, workspace.site, recipe, refresh=refresh)
+
+
+def bootstrap(
+    workspace: Workspace, board: Board, platforms: Sequence[str] = (), *, refresh: bool = False
+) -> list[Rootfs]:
+    """Bootstrap (or reuse from the cache) the OS root filesystem of each platform (default: all of the OS)."""
+    boot = bootstrapper(workspace, refresh=refresh)
+    return [boot.rootfs(p.split("/")[1], board.note) for p in (platforms or workspace.catalogue.os.platforms)]
+
+
 # -- build ---------------------------------------------------------------------------------
 
 
@@ -188,15 +246,13 @@ def build(
 ) -> records.BuildRecord:
     """Build the selected targets and their bases from a current rendered/; the record of the run."""
     from factory import build as building
-    from factory import osbase
+    from factory import buildplan
     from factory.docker import Docker
 
     require_current(workspace)
     project, catalogue, config = workspace.project, workspace.catalogue, workspace.site
-    steps = building.plan(catalogue, project, selection, platforms or config.platforms)
-    os_target = catalogue.os_target
-    recipe = osbase.Recipe.rendered(project.rendered / os_target.directory)
-    boot = osbase.Bootstrapper(catalogue.os, config, recipe, refresh=refresh_os)
+    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms)
+    boot = bootstrapper(workspace, refresh=refresh_os)
     board.note(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
     run = building.BuildRun(
         project, config, Docker.discover(), prepare_os=boot.prepare_context, board=board, no_cache=no_cache
@@ -213,8 +269,8 @@ def plan(workspace: Workspace, board: Board, *, now: dt.datetime | None = None) 
     Reads only: the final tag of every target in the publish registry (its
     labels), git for which sources changed since an image's commit.
     """
-    from factory import build as building
     from factory import plan as planning
+    from factory.buildinfo import build_key
     from factory.oci import RegistryClient
     from factory.process import Runner
 
@@ -235,7 +291,7 @@ def plan(workspace: Workspace, board: Board, *, now: dt.datetime | None = None) 
             staging = workspace.site.registry.repository(parent.image, staging=True)
             args["BASE_IMAGE"] = f"{staging}@{parent_image.digest}"
         dockerfile = workspace.project.rendered / target.dockerfile
-        key = building.build_key(dockerfile.parent, args, target.platforms)
+        key = build_key(dockerfile.parent, args, target.platforms)
         today.append(
             planning.Today(
                 target,
@@ -297,14 +353,29 @@ def save(workspace: Workspace, record: records.BuildRecord, read_from: Path) -> 
     records.write(record, directory, latest=is_latest)
 
 
-def record_path(workspace: Workspace, given: Path | None) -> Path:
-    """The record a stage reads: the one given, else the latest finished run's."""
+def record_path(config: site.Site, given: Path | None) -> Path:
+    """The record a stage reads: the one given, else the latest finished run's (of the site's state dir)."""
     from factory.errors import EnvironmentProblem
 
-    path = given or workspace.builds / LATEST
+    path = given or builds_directory(config) / LATEST
     if not path.is_file():
         raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
     return path
+
+
+# -- pin -----------------------------------------------------------------------------------
+
+
+def pin(project: Project, given: Path | None) -> tuple[Path, list[str]]:
+    """Record the digests of a build (the one given, else the latest) in pins/images.yaml.
+
+    Reads factory.yaml and the record only, so it works while the catalogue is
+    invalid. Returns the file and the ids that changed.
+    """
+    from factory import pins
+
+    path = record_path(site.load(project.root), given)
+    return pins.write(project.root, records.read(path), project.pin_repositories())
 
 
 # -- scan ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import model
-from factory.build import BUILD_KEY_LABEL
+from factory.buildinfo import BUILD_KEY_LABEL
 from factory.errors import EnvironmentProblem
 from factory.oci import RegistryClient, platform_name
 from factory.process import Runner

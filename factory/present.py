@@ -221,11 +221,14 @@ def bootstrapped(results: Iterable[Rootfs], output: str) -> None:
 
 
 def built(record: records.BuildRecord, path: Path, output: str) -> None:
+    """Per target its status and the digest (built) or the reason (failed, skipped); then where the record is."""
+    from factory.record import Status
+
     if output == "json":
         click.echo(json.dumps(record.to_json(), indent=2, sort_keys=True))
         return
     for result in record.targets:
-        detail = result.digest if result.status == "built" else result.reason
+        detail = result.digest if result.status == Status.BUILT else result.reason
         click.echo(f"{result.status:<8} {result.id:<28} {detail}")
     click.echo(f"record: {path}")
 

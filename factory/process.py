@@ -4,8 +4,8 @@ docker and buildx, mmdebstrap, apt and dpkg, hadolint, shellcheck and trivy
 (later cosign, oras and skopeo) all go through `Runner.run`: never through a
 shell, stdin closed unless given, a timeout always, output captured (or
 appended to a log file for long builds), and one error, CommandFailed, that
-carries argv with secrets redacted, the exit code and the output tail.
-Tests fake a Runner to check argv; the behaviour is proven on the real tools.
+masks the secrets of argv itself and carries the exit code and the output
+tail. Tests fake a Runner to check argv; the behaviour is proven on the real tools.
 """
 
 from __future__ import annotations
@@ -97,12 +97,12 @@ class Runner:
             partial = _text(exc.stdout) + _text(exc.stderr)
             result = Result(tuple(argv), TIMED_OUT, partial, f"\ntimed out after {timeout:.0f} s", _since(start))
             if check:
-                raise CommandFailed(redact(argv), TIMED_OUT, result.output, hint=hint or "timed out") from exc
+                raise CommandFailed(argv, TIMED_OUT, result.output, hint=hint or "timed out") from exc
             return result
         result = Result(tuple(argv), returncode, stdout, stderr, _since(start))
         if check and not result.ok:
             output = result.output if log is None else tail(log)
-            raise CommandFailed(redact(argv), returncode, output, hint=hint or (f"log: {log}" if log else ""))
+            raise CommandFailed(argv, returncode, output, hint=hint or (f"log: {log}" if log else ""))
         return result
 
     def _logged(
@@ -132,9 +132,9 @@ class Runner:
 
 
 def tail(path: Path, lines: int = 25) -> str:
-    """The last lines of a log file ('' when it cannot be read)."""
+    """The last lines of a log file, blank ones at its end left out ('' when it cannot be read)."""
     try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()[-lines:])
     except OSError:
         return ""
 

@@ -327,7 +327,8 @@ def plan(
 ) -> Plan:
     """The tag -> digest map of one target against the registry as it is now (reads only)."""
     assert target.digest is not None and target.repository is not None
-    rolling_tags = [reference.rpartition(":")[2] for reference in target.tags]  # the record keeps image:tag
+    # The record keeps image:tag; no tag means `latest`, as docker reads it.
+    rolling_tags = [references.parse(reference).tag or "latest" for reference in target.tags]
     primary = rolling_tags[0]
     existing = {tag: None for tag in oras.tags(repository)}
     dated = {t: oras.resolve(f"{repository}:{t}") for t in existing if t.startswith(primary + "-")}

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory import references
 from factory.errors import EnvironmentProblem
 
 # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: a scan verdict names its
@@ -102,12 +103,12 @@ class TargetResult:
     builders: dict[str, str] = field(default_factory=dict)  # platform -> builder
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # stage -> platform -> verdict
     published: Publication | None = None
-    build_key: str | None = None  # what decided the image (factory.build.build_key), also its label
+    build_key: str | None = None  # what decided the image (factory.buildinfo.build_key), also its label
 
     @property
     def repository(self) -> str | None:
-        """The staging repository, `reference` without its tag."""
-        return self.reference.rsplit(":", 1)[0] if self.reference else None
+        """The staging repository, `reference` without its tag (a registry's `:port` stays)."""
+        return references.parse(self.reference).repository if self.reference else None
 
     @property
     def pinned(self) -> str | None:

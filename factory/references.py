@@ -1,7 +1,8 @@
 """Image references (`registry/path:tag@sha256:...`) parsed in one place.
 
-The lint (base images, policy), the catalogue (pins), the registry client and
-the build all split references; they share this one reading of the grammar:
+The lint (base images, policy), the catalogue (pins), the registry client,
+the build, the record and publish all split references; they share this one
+reading of the grammar:
 a `:` after the last `/` starts the tag, `@` starts the digest, and the first
 component names a registry when it has a `.` or a `:` or is `localhost`.
 """

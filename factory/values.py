@@ -69,6 +69,8 @@ def _not_root_dir(value: str) -> str | None:
 
 
 def _no_terminator(value: str) -> str | None:
+    if not value.strip():
+        return "a script of blank lines runs nothing: write a command or leave the key out"
     for number, line in enumerate(value.split("\n"), 1):
         if line.strip() == HEREDOC_TERMINATOR:
             return f"line {number} is the heredoc terminator {HEREDOC_TERMINATOR!r} on its own"

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from factory import build, builders
+from factory import build, builders, buildinfo, buildlog, buildplan, model
+from factory import record as records
 from factory.docker import Docker
 from factory.errors import FactoryError, UsageProblem
 from factory.progress import Board, Phase, Row, Snapshot
@@ -26,9 +28,9 @@ class RecordingSink:
         pass
 
 
-def _plan(selection: list[str], platforms: list[str] | None = None) -> list[build.Step]:
+def _plan(selection: list[str], platforms: list[str] | None = None) -> list[buildplan.Step]:
     project = Project(REPO)
-    return build.plan(project.load(), project, selection, platforms)
+    return buildplan.plan(project.load(), project, selection, platforms)
 
 
 def test_whole_catalogue_os_first_parents_before_children() -> None:
@@ -65,7 +67,7 @@ def test_cache_stats(tmp_path: Path) -> None:
         "#6 [linux/arm64 2/3] RUN <<EOT (set -eux...)\n#6 CACHED\n"
         "#7 [fetch 1/2] RUN <<EOT\n#7 DONE 3.1s\n#8 [internal] load .dockerignore\n#8 CACHED\n"
     )
-    assert build._cache_stats(log) == (3, 2)
+    assert buildlog.cache_stats(log) == (3, 2)
 
 
 def test_ca_bundle_setting(tmp_path: Path) -> None:
@@ -78,9 +80,9 @@ def test_ca_bundle_setting(tmp_path: Path) -> None:
         build._ca_bundle(str(tmp_path / "missing.pem"), {})
 
 
-def test_failed_base_skips_children_and_keeps_others(make_project: Callable[..., Path], tmp_path: Path) -> None:
-    """Scheduling with a fake builder: the failure of one branch never stops another."""
-    from factory import render, rendered, site
+def _branches(make_project: Callable[..., Path]) -> tuple[Project, model.Catalogue]:
+    """A rendered project with two branches on the OS: a:1-runtime <- a:1-build, and b:1-runtime (and tool)."""
+    from factory import render, rendered
 
     root = make_project(
         files={
@@ -92,23 +94,40 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
     project = Project(root)
     cat = project.load()
     rendered.write(project.rendered, render.Renderer(project.templates, cat).render_all())
+    return project, cat
+
+
+def _built(step: buildplan.Step, result: records.TargetResult) -> records.TargetResult:
+    """What a successful fake build leaves in a result."""
+    result.status, result.digest, result.reference = (
+        records.Status.BUILT,
+        "sha256:" + "0" * 64,
+        f"r/{step.image}:t",
+    )
+    result.base_pin = f"r/{step.image}@{result.digest}"
+    return result
+
+
+def test_failed_base_skips_children_and_keeps_others(make_project: Callable[..., Path], tmp_path: Path) -> None:
+    """Scheduling with a fake builder: the failure of one branch never stops another."""
+    from factory import site
+
+    project, cat = _branches(make_project)
     config = site.Site(state_dir=tmp_path / "state")
 
     class Run(build.BuildRun):
         def _build(
-            self, step: build.Step, result: build.records.TargetResult, base: build.records.TargetResult | None
-        ) -> build.records.TargetResult:
+            self, step: buildplan.Step, result: records.TargetResult, base: records.TargetResult | None
+        ) -> records.TargetResult:
             result.log = f"/logs/{step.id}.log"
             if step.id == "a:1-runtime":
                 raise FactoryError("buildx exited 1")
-            result.status, result.digest, result.reference = "built", "sha256:" + "0" * 64, f"r/{step.image}:t"
-            result.base_pin = f"r/{step.image}@{result.digest}"
-            return result
+            return _built(step, result)
 
     sink = RecordingSink()
     board = Board(sink)
     run = Run(project, config, Docker("docker", {}), prepare_os=lambda *_: None, board=board)
-    record = run.execute(build.plan(cat, project))
+    record = run.execute(buildplan.plan(cat, project))
     status = {t.id: (t.status, t.reason) for t in record.targets}
     assert status == {
         "os:trixie": ("built", None),
@@ -126,6 +145,39 @@ def test_failed_base_skips_children_and_keeps_others(make_project: Callable[...,
         ("a:1-build", "linux/arm64", Phase.SKIPPED, "base a:1-runtime failed"),
     }
     assert ("a:1-build", Phase.SKIPPED) in [(row.target, row.phase) for row in sink.changes]
+
+
+def test_independent_targets_build_at_the_same_time_with_the_default_concurrency(
+    make_project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two siblings of the OS overlap: each build waits, inside its worker, until the other has started."""
+    from factory import site
+
+    monkeypatch.setattr(site.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)  # a two-core machine
+    config = site.Site(state_dir=tmp_path / "state")
+    assert config.build.concurrency == 2  # the default: the usable cores
+    project, cat = _branches(make_project)
+    started = {"a:1-runtime": threading.Event(), "b:1-runtime": threading.Event()}
+    overlapped: dict[str, bool] = {}
+
+    class Run(build.BuildRun):
+        def _build(
+            self, step: buildplan.Step, result: records.TargetResult, base: records.TargetResult | None
+        ) -> records.TargetResult:
+            if step.id in started:
+                started[step.id].set()
+                (other,) = set(started) - {step.id}
+                overlapped[step.id] = started[other].wait(timeout=10)  # sequential builds would wait in vain
+            return _built(step, result)
+
+    run = Run(project, config, Docker("docker", {}), prepare_os=lambda *_: None, board=Board(RecordingSink()))
+    record = run.execute(buildplan.plan(cat, project, ["a:1-runtime", "b:1-runtime"]))
+    assert overlapped == {"a:1-runtime": True, "b:1-runtime": True}
+    assert [(t.id, t.status) for t in record.targets] == [
+        ("os:trixie", "built"),
+        ("a:1-runtime", "built"),
+        ("b:1-runtime", "built"),
+    ]
 
 
 def test_builder_commands_per_driver() -> None:
@@ -151,7 +203,7 @@ def test_heartbeat_names_the_current_step(tmp_path: Path) -> None:
     log.write_text("#1 [internal] load\n#6 [linux/arm64 2/3] RUN <<EOT (set -eux...)\n#6 12.0 Unpacking x\n")
     messages: list[str] = []
     beats = iter([False, False, True])  # two periods pass, then the build ends
-    build._Heartbeat("python:3.13-runtime", log, messages.append).beat(lambda _: next(beats))
+    buildlog.Heartbeat("python:3.13-runtime", log, messages.append).beat(lambda _: next(beats))
     assert messages == ["python:3.13-runtime: still building: [linux/arm64 2/3] RUN <<EOT (set -eux...)"] * 2
 
 
@@ -160,32 +212,32 @@ HELPER_DOCKERFILE = "ARG BASE_IMAGE=os@sha256:00\nARG HELPER_PLATFORM=${BUILDPLA
 
 def test_helper_stages_stay_on_the_build_platform_when_the_base_has_it() -> None:
     both = {"linux/amd64", "linux/arm64"}
-    assert build.helper_platform("t", HELPER_DOCKERFILE, both, ["linux/arm64"], "linux/amd64") is None
-    assert build.helper_platform("t", HELPER_DOCKERFILE, None, ["linux/arm64"], "linux/amd64") is None  # no parent
-    assert build.helper_platform("t", "FROM os\n", {"linux/arm64"}, ["linux/arm64"], "linux/amd64") is None
+    assert buildinfo.helper_platform("t", HELPER_DOCKERFILE, both, ["linux/arm64"], "linux/amd64") is None
+    assert buildinfo.helper_platform("t", HELPER_DOCKERFILE, None, ["linux/arm64"], "linux/amd64") is None  # no parent
+    assert buildinfo.helper_platform("t", "FROM os\n", {"linux/arm64"}, ["linux/arm64"], "linux/amd64") is None
 
 
 def test_helper_stages_follow_a_single_target_platform_the_base_was_built_for_alone() -> None:
     arm = {"linux/arm64"}
-    assert build.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], "linux/amd64") == "linux/arm64"
-    assert build.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], None) == "linux/arm64"
+    assert buildinfo.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], "linux/amd64") == "linux/arm64"
+    assert buildinfo.helper_platform("t", HELPER_DOCKERFILE, arm, ["linux/arm64"], None) == "linux/arm64"
 
 
 def test_helper_stages_cannot_follow_several_target_platforms_in_one_build() -> None:
     with pytest.raises(UsageProblem, match=r"t: its base has no image for the build platform linux/amd64"):
-        build.helper_platform(
+        buildinfo.helper_platform(
             "t", HELPER_DOCKERFILE, {"linux/arm64", "linux/riscv64"}, ["linux/arm64", "linux/riscv64"], "linux/amd64"
         )
 
 
 def test_the_host_platform_is_named_as_buildkit_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     for machine, expected in (("x86_64", "linux/amd64"), ("aarch64", "linux/arm64"), ("s390x", None)):
-        monkeypatch.setattr(build.platform_module, "machine", lambda machine=machine: machine)
-        assert build.host_platform() == expected
+        monkeypatch.setattr(buildinfo.platform_module, "machine", lambda machine=machine: machine)
+        assert buildinfo.host_platform() == expected
 
 
 def test_the_build_key_follows_what_shapes_the_image_and_nothing_else(tmp_path: Path) -> None:
-    from factory.build import build_key
+    from factory.buildinfo import build_key
 
     (tmp_path / "Dockerfile").write_text("FROM x\n")
     (tmp_path / ".dockerignore").write_text("*\n")

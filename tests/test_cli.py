@@ -62,6 +62,21 @@ def test_list_json_is_a_ci_matrix() -> None:
     }
 
 
+def test_list_json_names_each_target_once_the_os_first() -> None:
+    result = CliRunner().invoke(main, ["--root", str(REPO), "list", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)), ids
+    assert [r["id"] for r in rows if r["stack"] == "os"] == ["os:trixie"] == ids[:1]
+    assert rows[0]["base"] is None and rows[0]["dockerfile"] == "os/trixie/Dockerfile"
+
+
+def test_list_of_the_os_stack_alone() -> None:
+    result = CliRunner().invoke(main, ["--root", str(REPO), "list", "--stack", "os", "-o", "json"])
+    assert [r["id"] for r in json.loads(result.stdout)] == ["os:trixie"]
+
+
 def test_list_filters_by_stack() -> None:
     result = CliRunner().invoke(main, ["--root", str(REPO), "list", "--stack", "go", "-o", "json"])
     assert [r["id"] for r in json.loads(result.stdout)] == ["go:1.24-build", "go:static"]

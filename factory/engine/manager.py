@@ -23,7 +23,7 @@ from factory.engine.host import TOOLS_DIR, Binaries, Host, detect, require_root
 from factory.engine.layout import Layout
 from factory.engine.state import Component, Daemon, Report, Status, client_env, quiet
 from factory.errors import EnvironmentProblem
-from factory.process import Runner
+from factory.process import Runner, tail
 
 
 class Engine:
@@ -443,9 +443,7 @@ class Engine:
         )
 
 
-def _tail(log: Path, lines: int = 15) -> str:
-    try:
-        text = log.read_text(errors="replace").strip().splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n" + "\n".join(text) if text else ""
+def _tail(log: Path) -> str:
+    """The end of a daemon's log as the next lines of an error ('' when there is none)."""
+    text = tail(log, 15)
+    return "\n" + text if text else ""

