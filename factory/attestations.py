@@ -103,7 +103,9 @@ def prepare(inputs: Inputs, directory: Path) -> list[Attestation]:
             made.append(Attestation(SBOM, platform, directory / f"sbom-{slug}.pointer.json", referrer=sbom))
         else:
             made.append(Attestation(SBOM, platform, sbom))
-        made.append(Attestation(SCAN, platform, _write(directory / f"scan-{slug}.json", scan_predicate(image))))
+        scanned = target.verdicts["scan"][platform].at
+        predicate = scan_predicate(image, scanned)
+        made.append(Attestation(SCAN, platform, _write(directory / f"scan-{slug}.json", predicate)))
     products = sorted({p for image in inputs.scan_images.values() for p in purls(Path(image["sbom"]))})
     applying = excs.for_image(inputs.exceptions, target.id)
     timestamp = inputs.record.finished or inputs.record.started
@@ -134,8 +136,11 @@ def sbom_pointer(document: Path, referrer: str, digest: str) -> dict[str, Any]:
     }
 
 
-def scan_predicate(image: Mapping[str, Any]) -> dict[str, Any]:
-    """cosign's vuln predicate: the scanner, its DB, and the gate's whole result for one image."""
+def scan_predicate(image: Mapping[str, Any], scanned_at: str) -> dict[str, Any]:
+    """cosign's vuln predicate: the scanner, its DB, and the gate's whole result for one image.
+
+    cosign parses the predicate and wants RFC 3339 times: the gate's verdict time stands for both.
+    """
     db = image.get("db") or {}
     return {
         "invocation": {"uri": "urn:factory:scan", "event_id": "", "builder.id": BUILDER_ID, "parameters": None},
@@ -145,7 +150,7 @@ def scan_predicate(image: Mapping[str, Any]) -> dict[str, Any]:
             "db": {"uri": "trivy-db", "version": f"{db.get('version', '')} updated {db.get('updated_at', '')}"},
             "result": {key: image[key] for key in sorted(image) if key not in ("db", "sbom")},
         },
-        "metadata": {"scanStartedOn": db.get("downloaded_at") or "", "scanFinishedOn": ""},
+        "metadata": {"scanStartedOn": scanned_at, "scanFinishedOn": scanned_at},
     }
 
 
@@ -188,7 +193,8 @@ def provenance(inputs: Inputs) -> dict[str, Any]:
         },
         "runDetails": {
             "builder": {"id": BUILDER_ID},
-            "metadata": {"invocationId": record.run_id, "startedOn": record.started, "finishedOn": record.finished},
+            # cosign re-encodes the predicate through in-toto-golang, whose field is `invocationID`
+            "metadata": {"invocationID": record.run_id, "startedOn": record.started, "finishedOn": record.finished},
             "byproducts": [
                 {"name": platform, "digest": {"sha256": image.digest.removeprefix("sha256:")}}
                 for platform, image in sorted(target.images.items())
@@ -198,8 +204,11 @@ def provenance(inputs: Inputs) -> dict[str, Any]:
 
 
 def reasons(record: records.BuildRecord, target: records.TargetResult) -> dict[str, Any]:
-    """Why this image was built. Until the rebuild plan chooses targets, a build is what someone asked for."""
-    given = [{"reason": "requested", "evidence": f"selected by `factory build` (run {record.run_id})"}]
+    """Why this image was built: the rebuild plan's reasons, or that someone asked for it by name."""
+    split = (line.partition(":") for line in target.reasons)
+    given = [{"reason": kind.strip(), "evidence": evidence.strip()} for kind, _, evidence in split]
+    if not given:
+        given = [{"reason": "requested", "evidence": f"selected by `factory build` (run {record.run_id})"}]
     return {"target": target.id, "run": record.run_id, "built": record.finished, "reasons": given}
 
 

@@ -63,8 +63,11 @@ class BuildRun:
         run_id: str | None = None,
         environ: Mapping[str, str] | None = None,
         no_cache: bool = False,
+        bases: Mapping[str, records.TargetResult] | None = None,
     ) -> None:
         self.project = project
+        # Parents built outside this run (the plan rebuilds a child alone FROM its published parent).
+        self.bases = dict(bases or {})
         self.site = site
         self.docker = docker
         self.prepare_os = prepare_os
@@ -102,7 +105,7 @@ class BuildRun:
         with ThreadPoolExecutor(max_workers=self.site.build.concurrency) as pool:
             while pending or running:
                 for step in list(pending):
-                    base = results.get(step.base_id) if step.base_id else None
+                    base = (results.get(step.base_id) or self.bases.get(step.base_id)) if step.base_id else None
                     if step.base_id and base is None:
                         self._skip(results[step.id], f"base {step.base_id} is not part of this run")
                         pending.remove(step)

@@ -53,16 +53,22 @@ def helper_platform(
 # Build arguments that name when and from which commit, not what: left out of the build key.
 _UNKEYED_ARGS = frozenset({"VCS_REF", "BUILD_DATE"})
 BUILD_KEY_LABEL = "io.factory.build-key"
+BASE_ARG = "BASE_IMAGE"  # the parent, repository@digest
 
 
 def build_key(directory: Path, build_args: Mapping[str, str], platforms: Sequence[str]) -> str:
     """A digest over what decides the image: the rendered files (Dockerfile and what it copies), the
-    build arguments that shape it (the parent's digest among them) and the platforms."""
+    build arguments that shape it (the parent's digest among them) and the platforms.
+
+    The parent counts by its digest alone: built FROM its staging repository in one run and FROM its
+    final repository when the plan rebuilds a child alone, the same image gives the same key."""
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         digest.update(f"file {path.relative_to(directory)}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     for name, value in sorted(build_args.items()):
+        if name == BASE_ARG:
+            value = value.rpartition("@")[2]
         if name not in _UNKEYED_ARGS:
             digest.update(f"arg {name}={value}\0".encode())
     digest.update(f"platforms {','.join(sorted(platforms))}\0".encode())

@@ -47,9 +47,15 @@ class Step:
 
 
 def plan(
-    catalogue: model.Catalogue, project: Project, selection: Iterable[str] = (), platforms: Iterable[str] | None = None
+    catalogue: model.Catalogue,
+    project: Project,
+    selection: Iterable[str] = (),
+    platforms: Iterable[str] | None = None,
+    *,
+    ancestors: bool = True,
 ) -> list[Step]:
-    """Steps for the selected target ids or stacks (all when empty), ancestors included, parents first."""
+    """Steps for the selected target ids or stacks (all when empty), parents first; with `ancestors`, the
+    targets they are built from too (else those come from outside the run: the rebuild plan's published)."""
     wanted_platforms = set(platforms) if platforms is not None else None
     steps = {
         t.id: Step(
@@ -59,14 +65,14 @@ def plan(
         )
         for t in catalogue.targets
     }
-    chosen = _select(steps, list(selection))
+    chosen = _select(steps, list(selection), ancestors)
     missing_platforms = [s.id for s in chosen if not s.platforms]
     if missing_platforms:
         raise UsageProblem(f"no platform left to build for {', '.join(missing_platforms)}")
     return chosen
 
 
-def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
+def _select(steps: Mapping[str, Step], selection: list[str], ancestors: bool = True) -> list[Step]:
     if not selection:
         return list(steps.values())
     wanted: set[str] = set()
@@ -75,6 +81,8 @@ def _select(steps: Mapping[str, Step], selection: list[str]) -> list[Step]:
         if not matches:
             raise UsageProblem(f"unknown target or stack {item!r} (see `factory list`)")
         wanted.update(matches)
+    if not ancestors:
+        return [s for s in steps.values() if s.id in wanted]
     closure = set()
     for step_id in wanted:
         current: str | None = step_id

@@ -519,6 +519,7 @@ def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], re
 @click.option("--platform", "platforms", multiple=True, help="Only these platforms (default: each target's own).")
 @click.option("--refresh-os", is_flag=True, help="Bootstrap the OS root filesystem again even if cached.")
 @click.option("--no-cache", is_flag=True, help="Run every build step again (the cache is still refreshed).")
+@click.option("--plan", "use_plan", is_flag=True, help="Build exactly what `factory plan` says (TARGETS filter it).")
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -527,6 +528,7 @@ def build(
     platforms: tuple[str, ...],
     refresh_os: bool,
     no_cache: bool,
+    use_plan: bool,
 ) -> None:
     """Build TARGETS (ids or stack names; default: all) and their bases, parents first.
 
@@ -535,13 +537,21 @@ def build(
     (digests per platform, sizes, durations, cache hits) is written to
     .factory/builds/<run>/record.json. A failed target does not stop
     independent ones; its dependants are skipped. Progress: a live table on a
-    terminal, timestamped lines otherwise (CI, pipes, NO_COLOR).
+    terminal, timestamped lines otherwise (CI, pipes, NO_COLOR). With --plan,
+    only the targets the rebuild plan chose (a child alone is built FROM its
+    published parent) and nothing at all when the plan is empty (exit 0).
     """
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
     with progress.open_board() as board:
-        record = pipeline.build(workspace, board, targets, platforms, no_cache=no_cache, refresh_os=refresh_os)
+        rebuild = pipeline.plan(workspace, board, targets) if use_plan else None
+        if rebuild is not None and not rebuild.rebuild:
+            present.planned(rebuild, output)
+            return
+        record = pipeline.build(
+            workspace, board, targets, platforms, no_cache=no_cache, refresh_os=refresh_os, rebuild=rebuild
+        )
     present.built(record, workspace.builds / record.run_id / "record.json", output)
     if record.failed:
         sys.exit(int(ExitCode.BUILD_FAILED))
@@ -630,6 +640,34 @@ def scan(ctx: click.Context, output: str, targets: tuple[str, ...], record_path:
     present.scanned(outcome, output, scan_reports)
     if not outcome.passed:
         sys.exit(int(ExitCode.SCAN_FAILED))
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown", "github-matrix"]),
+    default="text",
+    show_default=True,
+    help="json: `rebuild` (in order, with reasons) and `unchanged`; github-matrix: the waves as job matrices.",
+)
+@click.argument("targets", nargs=-1)
+@click.pass_context
+def plan(ctx: click.Context, output: str, targets: tuple[str, ...]) -> None:
+    """Which targets to rebuild now, in which waves, and why (reads the published images; builds nothing).
+
+    Reasons, each with its evidence: never published, definition or template
+    changed (which file, by git since the image's commit), parent rebuilt,
+    base digest changed, platforms changed, older than the maximum age (30
+    days). Children of a rebuilt parent always rebuild. TARGETS (ids or
+    stacks) keep only those in the plan. An unreadable registry is exit 5.
+    """
+    from factory import pipeline, progress
+
+    workspace = _workspace(ctx)
+    with progress.open_board() as board:
+        result = pipeline.plan(workspace, board, targets)
+    present.planned(result, output)
 
 
 @main.command()

@@ -243,27 +243,64 @@ def build(
     *,
     no_cache: bool = False,
     refresh_os: bool = False,
+    rebuild: Any = None,
 ) -> records.BuildRecord:
-    """Build the selected targets and their bases from a current rendered/; the record of the run."""
+    """Build the selected targets and their bases from a current rendered/; the record of the run.
+
+    With `rebuild` (a factory.plan.Plan), exactly the plan's targets: a child whose parent is not in the
+    plan is built FROM the parent as published, and each target's record carries the plan's reasons.
+    """
     from factory import build as building
     from factory import buildplan
     from factory.docker import Docker
 
     require_current(workspace)
     project, catalogue, config = workspace.project, workspace.catalogue, workspace.site
-    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms)
+    bases: dict[str, records.TargetResult] = {}
+    if rebuild is not None:
+        selection = [entry.target for entry in rebuild.rebuild]
+        bases = _published_bases(rebuild)
+    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms, ancestors=rebuild is None)
     boot = bootstrapper(workspace, refresh=refresh_os)
     board.note(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
     run = building.BuildRun(
-        project, config, Docker.discover(), prepare_os=boot.prepare_context, board=board, no_cache=no_cache
+        project,
+        config,
+        Docker.discover(),
+        prepare_os=boot.prepare_context,
+        board=board,
+        no_cache=no_cache,
+        bases=bases,
     )
-    return run.execute(steps)
+    record = run.execute(steps)
+    if rebuild is not None:
+        for entry in rebuild.rebuild:
+            record.result(entry.target).reasons = [reason.line() for reason in entry.reasons if reason.triggers]
+        records.write(record, workspace.builds / record.run_id)
+    return record
+
+
+def _published_bases(rebuild: Any) -> dict[str, records.TargetResult]:
+    """The parents the plan leaves as they are, as build results pointing at their published images."""
+    bases = {}
+    rebuilt = {entry.target for entry in rebuild.rebuild}
+    for target_id, image in rebuild.published.items():
+        if image is None or target_id in rebuilt:
+            continue
+        repository = image.reference.rsplit(":", 1)[0]
+        result = records.TargetResult(
+            target_id, "", None, "", "", "", list(image.platforms), [], status=records.Status.BUILT
+        )
+        result.digest, result.base_pin = image.digest, f"{repository}@{image.digest}"
+        result.images = {p: records.PlatformResult(d, 0, 0) for p, d in image.manifests.items()}
+        bases[target_id] = result
+    return bases
 
 
 # -- plan ----------------------------------------------------------------------------------
 
 
-def plan(workspace: Workspace, board: Board, *, now: dt.datetime | None = None) -> Any:
+def plan(workspace: Workspace, board: Board, selection: Sequence[str] = (), *, now: dt.datetime | None = None) -> Any:
     """Which targets to rebuild and why (factory.plan), from a current rendered/ and the published images.
 
     Reads only: the final tag of every target in the publish registry (its
@@ -301,9 +338,10 @@ def plan(workspace: Workspace, board: Board, *, now: dt.datetime | None = None) 
                 rendered.sources_of(dockerfile),
             )
         )
-    return planning.decide(
+    result = planning.decide(
         today, published, now=now, changed_sources=planning.git_changes(workspace.project.root, Runner())
     )
+    return result.only(selection, catalogue) if selection else result
 
 
 # -- verify --------------------------------------------------------------------------------

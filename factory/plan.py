@@ -24,11 +24,13 @@ from typing import Any
 
 from factory import model
 from factory.buildinfo import BUILD_KEY_LABEL
-from factory.errors import EnvironmentProblem
+from factory.errors import EnvironmentProblem, UsageProblem
 from factory.oci import RegistryClient, platform_name
 from factory.process import Runner
 
 MAX_AGE_DAYS = 30
+# The GitHub-hosted runner that builds each platform natively (`--output github-matrix`).
+RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
 
 
 class Kind(enum.StrEnum):
@@ -71,6 +73,7 @@ class Published:
     revision: str | None
     created: dt.datetime | None
     platforms: tuple[str, ...]
+    manifests: Mapping[str, str] = field(default_factory=dict)  # platform -> its manifest digest
 
 
 @dataclass
@@ -103,11 +106,40 @@ class Plan:
     rebuild: list[Entry]
     unchanged: list[Entry]
     date: str
+    published: Mapping[str, Published | None] = field(default_factory=dict)  # what each final tag names now
 
     @property
     def waves(self) -> list[list[Entry]]:
         count = max((e.wave for e in self.rebuild), default=-1) + 1
         return [[e for e in self.rebuild if e.wave == n] for n in range(count)]
+
+    def only(self, selection: Sequence[str], catalogue: model.Catalogue) -> Plan:
+        """The plan for the selected target ids or stacks alone (an unknown one is a usage error)."""
+        known = {t.id: t.stack for t in catalogue.targets}
+        unknown = [s for s in selection if s not in known and s not in known.values()]
+        if unknown:
+            raise UsageProblem(f"unknown target or stack {', '.join(unknown)} (see `factory list`)")
+        keep = {i for i, stack in known.items() if i in selection or stack in selection}
+        return Plan(
+            [e for e in self.rebuild if e.target in keep],
+            [e for e in self.unchanged if e.target in keep],
+            self.date,
+            self.published,
+        )
+
+    def matrix(self) -> dict[str, Any]:
+        """The waves as GitHub Actions job matrices: one job per target and platform, on a native runner."""
+        waves = [
+            {
+                "include": [
+                    {"target": e.target, "platform": p, "runner": RUNNERS.get(p, "ubuntu-24.04")}
+                    for e in wave
+                    for p in e.platforms
+                ]
+            }
+            for wave in self.waves
+        ]
+        return {"empty": not self.rebuild, "waves": waves}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,7 +194,7 @@ def decide(
         entries[target.id] = entry
     rebuild = sorted((e for e in entries.values() if e.rebuild), key=lambda e: e.wave)
     unchanged = [e for e in entries.values() if not e.rebuild]
-    return Plan(rebuild, unchanged, now.date().isoformat())
+    return Plan(rebuild, unchanged, now.date().isoformat(), dict(published))
 
 
 def _reasons(
@@ -229,7 +261,7 @@ def read_published(client: RegistryClient, repository_path: str, tag: str) -> Pu
     manifests = [m for m in index.get("manifests", []) if (m.get("platform") or {}).get("os") not in (None, "unknown")]
     if "layers" in index or not manifests:
         raise EnvironmentProblem(f"{client.host}/{repository_path}:{tag} is not a multi-platform index ({media})")
-    platforms = tuple(sorted(platform_name(m["platform"]) for m in manifests))
+    by_platform = {platform_name(m["platform"]): str(m["digest"]) for m in manifests}
     _, _, first = client.get_manifest(repository_path, manifests[0]["digest"])
     labels = (client.blob_json(repository_path, first["config"]["digest"]).get("config") or {}).get("Labels") or {}
     created = labels.get("org.opencontainers.image.created")
@@ -240,7 +272,8 @@ def read_published(client: RegistryClient, repository_path: str, tag: str) -> Pu
         base_digest=labels.get("org.opencontainers.image.base.digest"),
         revision=labels.get("org.opencontainers.image.revision"),
         created=_parse_time(created),
-        platforms=platforms,
+        platforms=tuple(sorted(by_platform)),
+        manifests=by_platform,
     )
 
 

@@ -366,3 +366,37 @@ def pruned(outcome: PruneOutcome, output: str) -> None:
         click.echo(f"kept {line}")
     done = "would be deleted" if outcome.dry_run else "deleted"
     click.echo(f"{len(deleted)} manifests {done}, {len(outcome.kept)} old tags kept")
+
+
+def planned(result: Any, output: str) -> None:
+    """The rebuild plan: text, JSON, Markdown (a PR comment or step summary) or GitHub job matrices."""
+    if output == "json":
+        echo_json(result.to_json())
+        return
+    if output == "github-matrix":
+        click.echo(json.dumps(result.matrix(), sort_keys=True))
+        return
+    markdown = output == "markdown"
+    lines: list[str] = []
+    if not result.rebuild:
+        lines.append(f"nothing to rebuild ({result.date})")
+    elif markdown:
+        lines += ["| image | platforms | reasons | wave |", "| --- | --- | --- | --- |"]
+        for entry in result.rebuild:
+            reasons = "<br>".join(r.line() for r in entry.reasons if r.triggers)
+            lines.append(f"| {entry.target} | {', '.join(entry.platforms)} | {reasons} | {entry.wave} |")
+    else:
+        for number, wave in enumerate(result.waves):
+            lines.append(f"wave {number}:")
+            for entry in wave:
+                lines.append(f"  rebuild {entry.target} ({', '.join(entry.platforms)})")
+                lines += [f"    - {r.line()}" for r in entry.reasons if r.triggers]
+    if result.unchanged:
+        lines.append("" if not markdown else "\nUnchanged:\n")
+        for entry in result.unchanged:
+            noted = "; ".join(r.line() for r in entry.reasons)
+            built = entry.last_built or "unknown"
+            lines.append(
+                f"{'- ' if markdown else '  '}{entry.target}: last built {built}" + (f" ({noted})" if noted else "")
+            )
+    click.echo("\n".join(lines))

@@ -28,8 +28,8 @@ from factory import references
 from factory.errors import EnvironmentProblem
 
 # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: a scan verdict names its
-# SBOM, a verify verdict its checks, a publication its copies (an older factory would refuse those fields as
-# unknown: the bump says why)
+# SBOM, a verify verdict its checks, a publication its copies, a target the plan's reasons (an older factory
+# would refuse those fields as unknown: the bump says why)
 SCHEMA_VERSION = 4
 
 
@@ -104,6 +104,7 @@ class TargetResult:
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)  # stage -> platform -> verdict
     published: Publication | None = None
     build_key: str | None = None  # what decided the image (factory.buildinfo.build_key), also its label
+    reasons: list[str] = field(default_factory=list)  # why the rebuild plan chose it ([]: asked for by name)
 
     @property
     def repository(self) -> str | None:

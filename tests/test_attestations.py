@@ -87,6 +87,7 @@ def test_every_predicate_is_written_and_each_names_its_subject(project: Path, tm
     scan = json.loads(made[1].predicate.read_text())
     assert scan["scanner"]["result"]["digest"] == "sha256:" + "1" * 64
     assert "2026-12-01" in scan["scanner"]["db"]["version"]
+    assert scan["metadata"]["scanStartedOn"] == "t"  # the gate's verdict time (cosign wants RFC 3339)
 
     vex = json.loads(made[4].predicate.read_text())
     (statement,) = vex["statements"]  # the exception for node images does not apply to python
@@ -108,7 +109,7 @@ def test_every_predicate_is_written_and_each_names_its_subject(project: Path, tm
     assert dependencies["oci://127.0.0.1:5000/factory-staging/os"] == {"sha256": "e" * 64}
     internal = provenance["buildDefinition"]["internalParameters"]
     assert internal["build_args"] == ["BASE_IMAGE", "HELPER_PLATFORM", "TARGETARCH"]
-    assert provenance["runDetails"]["metadata"]["invocationId"] == "run1"
+    assert provenance["runDetails"]["metadata"]["invocationID"] == "run1"
 
     reasons = json.loads(made[6].predicate.read_text())
     assert reasons["reasons"][0]["reason"] == "requested" and "run1" in reasons["reasons"][0]["evidence"]

@@ -248,6 +248,9 @@ def test_the_build_key_follows_what_shapes_the_image_and_nothing_else(tmp_path: 
     later = {**args, "VCS_REF": "def", "BUILD_DATE": "2026-12-02T00:00:00Z"}
     assert build_key(tmp_path, later, ["linux/arm64", "linux/amd64"]) == key
     assert build_key(tmp_path, {**args, "BASE_IMAGE": "r/os@sha256:" + "2" * 64}, ["linux/amd64", "linux/arm64"]) != key
+    # the parent by its digest: from the staging or the final repository, the same image
+    final = {**args, "BASE_IMAGE": "127.0.0.1:5000/base/os@sha256:" + "1" * 64}
+    assert build_key(tmp_path, final, ["linux/amd64", "linux/arm64"]) == key
     assert build_key(tmp_path, args, ["linux/amd64"]) != key
     (tmp_path / ".dockerignore").write_text("*\n!x\n")
     assert build_key(tmp_path, args, ["linux/amd64", "linux/arm64"]) != key

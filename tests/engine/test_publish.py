@@ -143,7 +143,7 @@ def test_publish_signs_attests_and_tags_then_a_second_publish_writes_nothing(pro
     uris = [d["uri"] for d in provenance["buildDefinition"]["resolvedDependencies"]]
     assert uris[:2] == ["git+file:stacks/os.yaml", "git+file:templates/os.Dockerfile.j2"], uris
     assert "git+file:rendered/os/trixie/Dockerfile" in uris
-    assert provenance["runDetails"]["metadata"]["invocationId"] == record["run_id"]
+    assert provenance["runDetails"]["metadata"]["invocationID"] == record["run_id"]
     reasons = _statement(public, "urn:factory:rebuild-reasons:v1", index)["predicate"]
     assert reasons["reasons"][0]["reason"] == "requested"
     # a signature made with another key does not verify
@@ -216,8 +216,10 @@ def registry(tmp_path: Path) -> Iterator[LocalRegistry]:
     started.stop()
 
 
-def _oras(*args: str) -> str:
-    return subprocess.run([find_tool("oras"), *args], capture_output=True, text=True, check=True).stdout.strip()
+def _oras(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run([find_tool("oras"), *args], capture_output=True, text=True, check=False, cwd=cwd)
+    assert done.returncode == 0, (args, done.stderr[-2000:])
+    return done.stdout.strip()
 
 
 def _resolve(reference: str) -> str:
@@ -228,7 +230,7 @@ def _push_artifact(reference: str, tmp_path: Path) -> str:
     """A small artifact (not an image) under `reference`: a stand-in for an earlier release or an old build."""
     blob = tmp_path / f"artifact-{secrets.token_hex(4)}.txt"
     blob.write_text(secrets.token_hex(16))
-    _oras("push", "--plain-http", reference, f"{blob.name}:text/plain", "--disable-path-validation")
+    _oras("push", "--plain-http", reference, f"{blob.name}:text/plain", cwd=blob.parent)
     return _resolve(reference)
 
 
