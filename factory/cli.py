@@ -796,8 +796,11 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
 @OUTPUT
 @FAILURE_THRESHOLD
 @click.option("--no-cache", is_flag=True, help="Run every build step again.")
+@click.option(
+    "--plan", "use_plan", is_flag=True, help="Build only what `factory plan` chose; nothing when it is empty."
+)
 @click.pass_context
-def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cache: bool) -> None:
+def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cache: bool, use_plan: bool) -> None:
     """The main job: validate, render --check, lint, build, verify, scan, publish, report.
 
     Needs the engine (`factory engine up` first). Each stage runs only after
@@ -807,6 +810,9 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
     happens next: every image with its final tags, digests, sizes, checks,
     findings and signature, and what was not published and why. On the
     embedded defaults a signing key is generated under ~/.config/factory.
+    With --plan, only what the rebuild plan chose is built; an empty plan
+    builds and pushes nothing and says "nothing to rebuild" (exit 0). One
+    main job at a time per state directory (a second waits).
     """
     from factory import pipeline, progress
 
@@ -824,7 +830,12 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
 
     ignore_file = _ignore_file(workspace.project.root, None)
     with progress.open_board() as board:
-        job = pipeline.main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache)
+        job = pipeline.main_job(
+            workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache, use_plan=use_plan
+        )
+    if job.record_path is None:
+        present.planned(job.plan, output)
+        return
     present.reported(job.reports, output)
 
 

@@ -812,11 +812,16 @@ def ensure_signing_key(workspace: Workspace, board: Board) -> None:
 
 @dataclass(frozen=True)
 class MainJob:
-    """What the main job did: the record it built and the report it wrote (also on failure)."""
+    """What the main job did: the record it built and the report it wrote (also on failure); with a plan that
+    was empty, only the plan (nothing built, nothing pushed)."""
 
-    record_path: Path
+    record_path: Path | None
     reports: dict[str, Path]
-    published: PublishOutcome
+    published: PublishOutcome | None
+    plan: Any = None  # factory.plan.Plan with --plan
+
+
+RUN_LOCK_WAIT_S = 3 * 3600.0  # a scheduled run waits for one in progress (a cold catalogue takes most of an hour)
 
 
 def main_job(
@@ -826,21 +831,48 @@ def main_job(
     *,
     ignore_file: IgnoreFile | None = None,
     no_cache: bool = False,
+    use_plan: bool = False,
 ) -> MainJob:
-    """render --check -> lint -> build -> verify -> scan -> publish -> report, each after the one before passed.
+    """render --check -> lint -> [plan ->] build -> verify -> scan -> publish -> report, each after the one
+    before passed.
 
     `lint_passes` sees the lint report (the CLI shows it and applies the
-    failure threshold). Once a build record exists, the report is written
-    whatever happens next, so a failed run still says what was not published
-    and why.
+    failure threshold). With `use_plan` only what the rebuild plan chose is
+    built, and an empty plan ends the job there (no build, no push). Once a
+    build record exists, the report is written whatever happens next, so a
+    failed run still says what was not published and why. One main job at a
+    time per state directory: a second waits for the first.
     """
+    from factory import locks
+
+    lock = workspace.site.state_dir / "run.lock"
+    held = f"another `factory run` holds {lock}"
+    with locks.exclusive(lock, RUN_LOCK_WAIT_S, f"{held}: waiting for it", f"{held}: gave up waiting", board.note):
+        return _main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache, use_plan=use_plan)
+
+
+def _main_job(
+    workspace: Workspace,
+    board: Board,
+    lint_passes: Callable[[Report], bool],
+    *,
+    ignore_file: IgnoreFile | None,
+    no_cache: bool,
+    use_plan: bool,
+) -> MainJob:
     from factory.errors import LintFailed
 
-    board.note("main job: render --check, lint, build, verify, scan, publish, report")
+    board.note(
+        "main job: render --check, lint, " + ("plan, " if use_plan else "") + "build, verify, scan, publish, report"
+    )
     require_current(workspace)
     if not lint_passes(lint(workspace, ignore_file=ignore_file)):
         raise LintFailed("lint findings at or above the failure threshold")
-    record = build(workspace, board, no_cache=no_cache)
+    rebuild = plan(workspace, board) if use_plan else None
+    if rebuild is not None and not rebuild.rebuild:
+        board.note("nothing to rebuild: no build, no push")
+        return MainJob(None, {}, None, rebuild)
+    record = build(workspace, board, no_cache=no_cache, rebuild=rebuild)
     path = workspace.builds / record.run_id / "record.json"
     try:
         outcome = _stages_after_build(workspace, board, record, path)
@@ -853,7 +885,7 @@ def main_job(
         raise exc
     written = report(workspace, path)
     board.note(f"report: {written['markdown']}")
-    return MainJob(path, written, outcome)
+    return MainJob(path, written, outcome, rebuild)
 
 
 def _stages_after_build(workspace: Workspace, board: Board, record: records.BuildRecord, path: Path) -> PublishOutcome:

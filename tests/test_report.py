@@ -121,3 +121,43 @@ def test_the_main_job_reports_when_the_gate_stops_it(
     (image,) = written["images"]
     assert image["not_published"] == "scan failed on linux/amd64: 1 failing: CVE-2099-1 glibc"
     assert "report: " in result.stderr
+
+
+def test_the_main_job_with_an_empty_plan_builds_and_pushes_nothing(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory import plan
+
+    root = make_project()
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    unchanged = plan.Entry("tool:1.0-runtime", ["linux/amd64"], last_built="2026-12-01")
+    empty = plan.Plan([], [unchanged], "2026-12-07")
+    lint_clean = type("L", (), {"failed": lambda self, threshold: False, "findings": []})()
+    monkeypatch.setattr(pipeline, "lint", lambda *a, **k: lint_clean)
+    monkeypatch.setattr("factory.present.lint", lambda *a, **k: None)
+    monkeypatch.setattr(pipeline, "plan", lambda *a, **k: empty)
+
+    def build(*_: Any, **__: Any) -> Any:
+        raise AssertionError("an empty plan builds nothing")
+
+    monkeypatch.setattr(pipeline, "build", build)
+    result = runner.invoke(main, ["--root", str(root), "run", "--plan"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to rebuild (2026-12-07)" in result.stdout
+    assert "tool:1.0-runtime: last built 2026-12-01" in result.stdout
+    assert not (root / ".factory" / "builds").exists()
+
+
+def test_a_second_main_job_waits_for_the_first_then_gives_up_clearly(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory import locks
+
+    root = make_project()
+    monkeypatch.setattr(pipeline, "RUN_LOCK_WAIT_S", 0.5)
+    with locks.exclusive(root / ".factory" / "run.lock", 1, "", "", print):  # a first run holds the state
+        result = CliRunner().invoke(main, ["--root", str(root), "run", "--output", "json"])
+    assert result.exit_code == 5, result.output
+    assert json.loads(result.stdout)["message"].endswith("run.lock: gave up waiting")
+    assert "waiting for it" in result.stderr
