@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from factory import exceptions as excs
+from factory import notes, references, rendered
 from factory import record as records
-from factory import references, rendered
 from factory.errors import EnvironmentProblem
 from factory.scan import purls
 
@@ -38,6 +38,7 @@ VEX = "openvex"
 PROVENANCE = "slsaprovenance1"  # https://slsa.dev/provenance/v1
 REASONS = "urn:factory:rebuild-reasons:v1"
 SBOM_MEDIA_TYPE = "application/vnd.cyclonedx+json"
+NOTE_MEDIA_TYPE = "text/markdown"
 BUILD_TYPE = "urn:factory:build:buildx:v1"
 BUILDER_ID = "urn:factory:builder:buildkit"
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
@@ -50,11 +51,18 @@ class Attestation:
     kind: str
     platform: str | None
     predicate: Path
-    referrer: Path | None = None  # a document too large to attest: attached first, the predicate names it
+    attach: Path | None = None  # a document attached as an OCI referrer of the subject first
+    attach_type: str | None = None  # its artifact type
+    pointer: bool = False  # the document is too large to attest: the predicate names the referrer instead
+
+    @property
+    def referrer(self) -> Path | None:
+        """The document that goes as a referrer instead of into the predicate (a large SBOM)."""
+        return self.attach if self.pointer else None
 
     def describe(self) -> str:
         where = self.platform or "index"
-        return f"{self.kind} ({where})" + (" as a referrer" if self.referrer else "")
+        return f"{self.kind} ({where})" + (" as a referrer" if self.pointer else "")
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class Inputs:
     exceptions: Sequence[excs.Exception_]
     today: dt.date
     large_sbom_bytes: int
+    note: notes.Note | None = None  # the why-rebuilt note: the reasons predicate, its Markdown attached
 
 
 def scan_images(target: records.TargetResult) -> dict[str, dict[str, Any]]:
@@ -100,7 +109,8 @@ def prepare(inputs: Inputs, directory: Path) -> list[Attestation]:
         slug = platform.replace("/", "-")
         sbom = Path(image["sbom"])
         if sbom.stat().st_size > inputs.large_sbom_bytes:
-            made.append(Attestation(SBOM, platform, directory / f"sbom-{slug}.pointer.json", referrer=sbom))
+            pointer = directory / f"sbom-{slug}.pointer.json"
+            made.append(Attestation(SBOM, platform, pointer, attach=sbom, attach_type=SBOM_MEDIA_TYPE, pointer=True))
         else:
             made.append(Attestation(SBOM, platform, sbom))
         scanned = target.verdicts["scan"][platform].at
@@ -113,7 +123,12 @@ def prepare(inputs: Inputs, directory: Path) -> list[Attestation]:
     (directory / "exceptions.openvex.json").write_text(vex)
     made.append(Attestation(VEX, None, directory / "exceptions.openvex.json"))
     made.append(Attestation(PROVENANCE, None, _write(directory / "provenance.json", provenance(inputs))))
-    made.append(Attestation(REASONS, None, _write(directory / "reasons.json", reasons(inputs.record, target))))
+    if inputs.note is None:
+        made.append(Attestation(REASONS, None, _write(directory / "reasons.json", reasons(inputs.record, target))))
+    else:
+        document = _write(directory / "note.json", {"run": inputs.record.run_id, **inputs.note.to_json()})
+        (directory / "note.md").write_text(notes.markdown(inputs.note))
+        made.append(Attestation(REASONS, None, document, attach=directory / "note.md", attach_type=NOTE_MEDIA_TYPE))
     return made
 
 

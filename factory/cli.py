@@ -557,6 +557,13 @@ def build(
         sys.exit(int(ExitCode.BUILD_FAILED))
 
 
+ALLOW_REMOVAL = click.option(
+    "--allow-removal",
+    is_flag=True,
+    help="Publish even when packages disappeared against the image the tag named before (else refused, exit 10).",
+)
+
+
 def _record_option(func: F) -> F:
     """--record FILE, shared by the commands that read a build record."""
     option = click.option(
@@ -694,9 +701,15 @@ def status(ctx: click.Context, output: str, record_path: Path | None) -> None:
     default=None,
     help="Then copy what is published to another registry (digests, signatures, SBOMs unchanged).",
 )
+@ALLOW_REMOVAL
 @click.pass_context
 def publish(
-    ctx: click.Context, output: str, targets: tuple[str, ...], record_path: Path | None, to: str | None
+    ctx: click.Context,
+    output: str,
+    targets: tuple[str, ...],
+    record_path: Path | None,
+    to: str | None,
+    allow_removal: bool,
 ) -> None:
     """Promote what passed build, verify and scan (every platform) to its final tags, signed.
 
@@ -718,7 +731,7 @@ def publish(
     path = pipeline.record_path(workspace.site, record_path)
     copied = None
     with progress.open_board() as board:
-        outcome = pipeline.publish(workspace, path, board, targets)
+        outcome = pipeline.publish(workspace, path, board, targets, allow_removal=allow_removal)
         if to is not None and outcome.published:
             copied = pipeline.copy(workspace, path, board, to, [o.target for o in outcome.published])
     present.published(outcome, output, copied)
@@ -752,6 +765,23 @@ def prune(ctx: click.Context, output: str, days: int, dry_run: bool) -> None:
     with progress.open_board() as board:
         outcome = pipeline.prune(workspace, board, days, dry_run=dry_run)
     present.pruned(outcome, output)
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.argument("reference", metavar="IMAGE:TAG")
+@click.pass_context
+def changelog(ctx: click.Context, output: str, reference: str) -> None:
+    """The history of a published tag (e.g. python:3.13): every digest it named, newest first, and why.
+
+    Read from the registry: the immutable dated tags of that tag and the
+    signed why-rebuilt note of each digest (reasons, package changes,
+    vulnerabilities fixed and introduced, size), checked with the public key.
+    """
+    from factory import pipeline
+
+    repository, releases = pipeline.changelog(_workspace(ctx), reference)
+    present.changelog(repository, releases, output)
 
 
 @main.group(name="keys")
@@ -796,11 +826,12 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
 @OUTPUT
 @FAILURE_THRESHOLD
 @click.option("--no-cache", is_flag=True, help="Run every build step again.")
-@click.option(
-    "--plan", "use_plan", is_flag=True, help="Build only what `factory plan` chose; nothing when it is empty."
-)
+@click.option("--plan", "use_plan", is_flag=True, help="Build only what `factory plan` chose (nothing if empty).")
+@ALLOW_REMOVAL
 @click.pass_context
-def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cache: bool, use_plan: bool) -> None:
+def run_main_job(
+    ctx: click.Context, output: str, failure_threshold: str, no_cache: bool, use_plan: bool, allow_removal: bool
+) -> None:
     """The main job: validate, render --check, lint, build, verify, scan, publish, report.
 
     Needs the engine (`factory engine up` first). Each stage runs only after
@@ -831,7 +862,13 @@ def run_main_job(ctx: click.Context, output: str, failure_threshold: str, no_cac
     ignore_file = _ignore_file(workspace.project.root, None)
     with progress.open_board() as board:
         job = pipeline.main_job(
-            workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache, use_plan=use_plan
+            workspace,
+            board,
+            lint_passes,
+            ignore_file=ignore_file,
+            no_cache=no_cache,
+            use_plan=use_plan,
+            allow_removal=allow_removal,
         )
     if job.record_path is None:
         present.planned(job.plan, output)

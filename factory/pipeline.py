@@ -569,16 +569,22 @@ def publish(
     selection: Sequence[str] = (),
     *,
     today: dt.date | None = None,
+    allow_removal: bool = False,
 ) -> PublishOutcome:
     """Promote every target of the record that passed build, verify and scan on every platform, by digest.
 
-    The whole tag -> digest map is computed and reported before the first
-    write; then each target is copied, signed, attested and tagged (see
-    factory.publish). One publisher at a time per state directory.
+    The whole tag -> digest map and each target's why-rebuilt note (against
+    the digest its rolling tag names now) are computed and reported before
+    the first write; a target whose packages disappeared is refused unless
+    `allow_removal`, and one rebuilt for package updates alone whose packages
+    did not change is not promoted. Then each target is copied, signed,
+    attested and tagged (see factory.publish). One publisher at a time per
+    state directory.
     """
     from factory import attestations as attesting
     from factory import exceptions as excs
     from factory import publish as publishing
+    from factory.oci import RegistryClient
     from factory.process import Runner
 
     today = today or dt.date.today()
@@ -593,20 +599,25 @@ def publish(
             return PublishOutcome(record, [], [], refused)
         oras = publishing.Oras(runner)
         cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path))
-        staging = workspace.site.registry.staging_namespace + "/"
+        client = RegistryClient(settings.registry)
         root = workspace.project.root
         exceptions = excs.load(root, today, root / workspace.site.scan.exceptions)
         plans = []
         for target in chosen:
             assert target.repository is not None  # built
-            image = references.parse(target.repository).path.removeprefix(staging)
-            repository = settings.repository(image)
-            inputs = attesting.Inputs(
-                record, target, root, attesting.scan_images(target), exceptions, today, settings.large_sbom_bytes
-            )
+            image = references.parse(target.repository).path.rpartition("/")[2]  # the image's name
+            item = publishing.plan(target, settings.repository(image), oras, [], today)
+            scans = attesting.scan_images(target)
+            note = _release_note(record, target, item, cosign, client, scans)
+            why_not = _note_refusal(target, note, allow_removal)
+            if why_not is not None:
+                refused[target.id] = why_not
+                board.note(f"{target.id}: not published: {why_not}")
+                continue
+            inputs = attesting.Inputs(record, target, root, scans, exceptions, today, settings.large_sbom_bytes, note)
             directory = workspace.builds / record.run_id / "attestations" / target.id.replace(":", "_")
-            attestations = attesting.prepare(inputs, directory)
-            plans.append(publishing.plan(target, repository, oras, attestations, today))
+            item.attestations = attesting.prepare(inputs, directory)
+            plans.append(item)
         for item in plans:
             for line in item.describe():
                 board.note(f"{item.target}: {line}")
@@ -615,10 +626,69 @@ def publish(
             outcome = publishing.execute(item, oras, cosign, board.note)
             if not outcome.writes:
                 board.note(f"{item.target}: already published as {item.pinned}: nothing written")
-            record.result(item.target).published = publishing.publication(outcome, records.now())
+            result = record.result(item.target)
+            notes_file = next((a.predicate for a in item.attestations if a.kind == attesting.REASONS), None)
+            result.published = publishing.publication(outcome, records.now(), result.published, notes_file)
             save(workspace, record, record_path)
             done.append(outcome)
     return PublishOutcome(record, done, plans, refused)
+
+
+def _release_note(
+    record: records.BuildRecord,
+    target: records.TargetResult,
+    item: Any,
+    cosign: Any,
+    client: Any,
+    scans: dict[str, dict[str, Any]],
+) -> Any:
+    """The why-rebuilt note of a target against the digest its first rolling tag names now (None: that is
+    this very digest, published before with its note)."""
+    import json
+
+    from factory import attestations as attesting
+    from factory import notes
+
+    rolling = [move for move in item.moves if not move.immutable]
+    previous = rolling[0].current if rolling else None
+    if previous == target.digest:
+        return None
+    reasons = attesting.reasons(record, target)["reasons"]
+    note = notes.Note(target.id, item.digest, previous, reasons)
+    before = {}
+    if previous is not None:
+        path = references.parse(item.repository).path
+        before = {image.platform: image for image in client.platforms(path, previous)}
+    for platform, image in sorted(target.images.items()):
+        entry = scans.get(platform) or {}
+        after = json.loads(Path(entry["sbom"]).read_text()) if entry.get("sbom") else {}
+        old = before.get(platform)
+        old_sbom = old_scan = None
+        if old is not None:
+            pinned = f"{item.repository}@{old.digest}"
+            old_sbom = cosign.predicate(pinned, attesting.SBOM)
+            old_scan = ((cosign.predicate(pinned, attesting.SCAN) or {}).get("scanner") or {}).get("result")
+        size_before = old.compressed_size if old is not None else None
+        note.platforms[platform] = notes.platform_note(
+            old_sbom, after, old_scan, entry, size_before, image.compressed_size
+        )
+    return note
+
+
+def _note_refusal(target: records.TargetResult, note: Any, allow_removal: bool) -> str | None:
+    """Why a built target is not promoted after all: packages removed, or a rebuild that changed nothing."""
+    from factory.plan import Kind
+
+    if note is None:
+        return None
+    removed = note.removed
+    if removed and not allow_removal:
+        lost = "; ".join(f"{platform}: {', '.join(names)}" for platform, names in sorted(removed.items()))
+        return f"packages removed since {note.previous[:19]} ({lost}): publish with --allow-removal if intended"
+    packages_only = bool(target.reasons) and all(r.startswith(str(Kind.PACKAGES)) for r in target.reasons)
+    if packages_only and note.nothing_changed:
+        return f"rebuilt for package updates, but no package changed against {note.previous[:19]}: nothing to promote"
+    return None
 
 
 @dataclass(frozen=True)
@@ -647,11 +717,10 @@ def copy(workspace: Workspace, record_path: Path, board: Board, to: str, selecti
         chosen, refused = _choose(record, record_path, selection, _not_published)
         oras = publishing.Oras(runner)
         cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path))
-        prefix = f"{settings.registry}/{settings.namespace}/"
         plans = []
         for target in chosen:
             assert target.published is not None
-            image = target.published.repository.removeprefix(prefix)
+            image = references.parse(target.published.repository).path.rpartition("/")[2]
             platforms = [i.digest for i in target.images.values()]
             item = publishing.copy_plan(target.id, target.published, platforms, f"{registry}/{namespace}/{image}", oras)
             plans.append(item)
@@ -669,6 +738,21 @@ def copy(workspace: Workspace, record_path: Path, board: Board, to: str, selecti
                 save(workspace, record, record_path)
             done.append((item, writes))
     return CopyOutcome(done, refused)
+
+
+def changelog(workspace: Workspace, reference: str) -> tuple[str, list[Any]]:
+    """The history of a published tag (`python:3.13`): its immutable tags, newest first, with their notes."""
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    image, _, tag = reference.partition(":")
+    if not image or not tag:
+        raise UsageProblem(f"{reference!r}: expected IMAGE:TAG, e.g. python:3.13")
+    settings = workspace.site.publish
+    repository = settings.repository(image)
+    runner = Runner()
+    cosign = publishing.Cosign(runner, publishing.SigningKey.at(settings.key_path, verify_only=True))
+    return repository, publishing.history(repository, tag, publishing.Oras(runner), cosign)
 
 
 # -- prune ---------------------------------------------------------------------------------
@@ -832,6 +916,7 @@ def main_job(
     ignore_file: IgnoreFile | None = None,
     no_cache: bool = False,
     use_plan: bool = False,
+    allow_removal: bool = False,
 ) -> MainJob:
     """render --check -> lint -> [plan ->] build -> verify -> scan -> publish -> report, each after the one
     before passed.
@@ -848,7 +933,15 @@ def main_job(
     lock = workspace.site.state_dir / "run.lock"
     held = f"another `factory run` holds {lock}"
     with locks.exclusive(lock, RUN_LOCK_WAIT_S, f"{held}: waiting for it", f"{held}: gave up waiting", board.note):
-        return _main_job(workspace, board, lint_passes, ignore_file=ignore_file, no_cache=no_cache, use_plan=use_plan)
+        return _main_job(
+            workspace,
+            board,
+            lint_passes,
+            ignore_file=ignore_file,
+            no_cache=no_cache,
+            use_plan=use_plan,
+            allow_removal=allow_removal,
+        )
 
 
 def _main_job(
@@ -859,6 +952,7 @@ def _main_job(
     ignore_file: IgnoreFile | None,
     no_cache: bool,
     use_plan: bool,
+    allow_removal: bool,
 ) -> MainJob:
     from factory.errors import LintFailed
 
@@ -875,7 +969,7 @@ def _main_job(
     record = build(workspace, board, no_cache=no_cache, rebuild=rebuild)
     path = workspace.builds / record.run_id / "record.json"
     try:
-        outcome = _stages_after_build(workspace, board, record, path)
+        outcome = _stages_after_build(workspace, board, record, path, allow_removal)
     except FactoryError as exc:
         try:
             written = report(workspace, path)
@@ -888,7 +982,9 @@ def _main_job(
     return MainJob(path, written, outcome, rebuild)
 
 
-def _stages_after_build(workspace: Workspace, board: Board, record: records.BuildRecord, path: Path) -> PublishOutcome:
+def _stages_after_build(
+    workspace: Workspace, board: Board, record: records.BuildRecord, path: Path, allow_removal: bool
+) -> PublishOutcome:
     from factory.errors import BuildFailed, NotPublished, ScanFailed, VerifyFailed
 
     if record.failed:
@@ -902,7 +998,7 @@ def _stages_after_build(workspace: Workspace, board: Board, record: records.Buil
         failed = sorted({s.target for s in gate.scans if not s.passed})
         raise ScanFailed(f"the security gate failed for {', '.join(failed)} (details: {gate.reports['markdown']})")
     ensure_signing_key(workspace, board)
-    outcome = publish(workspace, path, board)
+    outcome = publish(workspace, path, board, allow_removal=allow_removal)
     if not outcome.passed:
         raise NotPublished("not published: " + "; ".join(f"{t}: {r}" for t, r in sorted(outcome.refused.items())))
     return outcome

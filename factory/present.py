@@ -400,3 +400,25 @@ def planned(result: Any, output: str) -> None:
                 f"{'- ' if markdown else '  '}{entry.target}: last built {built}" + (f" ({noted})" if noted else "")
             )
     click.echo("\n".join(lines))
+
+
+def changelog(repository: str, releases: list[Any], output: str) -> None:
+    """A tag's history: each immutable tag with its digest and note (JSON, or the notes' Markdown)."""
+    from factory import notes
+
+    if output == "json":
+        echo_json({"repository": repository, "releases": [dataclasses.asdict(r) for r in releases]})
+        return
+    if not releases:
+        click.echo(f"{repository}: no release yet")
+        return
+    for release in releases:
+        click.echo(
+            f"# {repository}:{release.tag} {release.digest}"
+            if output == "markdown"
+            else f"{release.tag} {release.digest}"
+        )
+        if release.note is None:
+            click.echo("(no signed note)")
+        else:
+            click.echo(notes.markdown(notes.from_json(release.note)))

@@ -19,6 +19,7 @@ factory's argv, logs or errors.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -150,9 +151,10 @@ class SigningKey:
     password: str  # COSIGN_PASSWORD; '' for a key generated without one
 
     @classmethod
-    def at(cls, path: Path, environ: Mapping[str, str] = os.environ) -> SigningKey:
+    def at(cls, path: Path, environ: Mapping[str, str] = os.environ, *, verify_only: bool = False) -> SigningKey:
+        """The key pair at `path` (with `verify_only`, only the public key must be there)."""
         public = path.with_suffix(".pub")
-        for file in (path, public):
+        for file in (public,) if verify_only else (path, public):
             if not file.is_file():
                 raise EnvironmentProblem(
                     f"no signing key at {file}: run `factory keys generate` (or set publish.signing_key)"
@@ -199,6 +201,20 @@ class Cosign:
     def attested(self, pinned: str, kind: str) -> bool:
         argv = [self.binary, "verify-attestation", *self._read_flags(pinned), "--type", kind, pinned]
         return self.runner.run(argv, check=False).ok
+
+    def predicate(self, pinned: str, kind: str) -> dict[str, Any] | None:
+        """The predicate of a `kind` attestation that verifies with the key (None: none does)."""
+        argv = [self.binary, "verify-attestation", *self._read_flags(pinned), "--type", kind, pinned]
+        result = self.runner.run(argv, check=False)
+        if not result.ok:
+            return None
+        try:
+            envelope = json.loads(result.stdout.splitlines()[0])
+            statement = json.loads(base64.b64decode(envelope["payload"]))
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        predicate = statement.get("predicate") if isinstance(statement, dict) else None
+        return predicate if isinstance(predicate, dict) else None
 
 
 def _key_hint(output: str) -> str:
@@ -381,11 +397,12 @@ def execute(item: Plan, oras: Oras, cosign: Cosign, say: Callable[[str], None]) 
         if cosign.attested(subject, attestation.kind):
             continue
         predicate = attestation.predicate
-        if attestation.referrer is not None:
-            say(f"{item.target}: attaching {attestation.referrer.name} to {subject} (too large to attest)")
-            digest = oras.attach(subject, attestation.referrer, attesting.SBOM_MEDIA_TYPE)
-            pointer = attesting.sbom_pointer(attestation.referrer, item.repository, digest)
-            predicate.write_text(json.dumps(pointer, indent=2, sort_keys=True) + "\n")
+        if attestation.attach is not None and attestation.attach_type is not None:
+            say(f"{item.target}: attaching {attestation.attach.name} to {subject}")
+            digest = oras.attach(subject, attestation.attach, attestation.attach_type)
+            if attestation.pointer:  # too large to attest: the predicate names the referrer
+                pointer = attesting.sbom_pointer(attestation.attach, item.repository, digest)
+                predicate.write_text(json.dumps(pointer, indent=2, sort_keys=True) + "\n")
             writes.append(f"attach {attestation.kind} {attestation.platform or 'index'}")
         say(f"{item.target}: attesting {attestation.describe()} on {subject}")
         cosign.attest(subject, attestation.kind, predicate)
@@ -483,6 +500,38 @@ def _expect(found: str | None, wanted: str, reference: str) -> None:
         raise PublishFailed(f"{reference} reads back as {found or 'missing'}, not {wanted}: stopped there")
 
 
+# -- the history of a tag ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    """One immutable tag of a rolling tag's history, the digest it names and that digest's signed note."""
+
+    tag: str
+    digest: str
+    note: dict[str, Any] | None  # None: no note verifies with the key (published before notes, or not by us)
+
+
+def history(repository: str, rolling: str, oras: Oras, cosign: Cosign) -> list[Release]:
+    """Every immutable dated tag of `rolling` in `repository`, newest first, with the note each digest carries."""
+    from factory import attestations as attesting
+
+    dated = [t for t in oras.tags(repository) if t.startswith(rolling + "-") and _DATED.fullmatch(t[len(rolling) :])]
+
+    def order(tag: str) -> tuple[str, int]:
+        match = _DATED.fullmatch(tag[len(rolling) :])
+        assert match is not None
+        return match["date"], int(match["n"] or 0)
+
+    releases = []
+    for tag in sorted(dated, key=order, reverse=True):
+        digest = oras.resolve(f"{repository}:{tag}")
+        if digest is None:
+            continue
+        releases.append(Release(tag, digest, cosign.predicate(f"{repository}@{digest}", attesting.REASONS)))
+    return releases
+
+
 def lock(path: Path, say: Callable[[str], None], wait_s: float = LOCK_WAIT_S) -> AbstractContextManager[None]:
     """One publisher at a time per state directory; a second one waits, then gives up clearly."""
     return locks.exclusive(
@@ -504,7 +553,12 @@ def destination(to: str, namespace: str) -> tuple[str, str]:
     return registry, path or namespace
 
 
-def publication(outcome: Outcome, at: str) -> records.Publication:
+def publication(
+    outcome: Outcome, at: str, before: records.Publication | None = None, note: Path | None = None
+) -> records.Publication:
+    """The record's publication of a target; a republished digest keeps its copies and its note."""
+    same = before is not None and before.digest == outcome.digest
+    keep_note = before.note if same and before is not None else None
     return records.Publication(
         repository=outcome.repository,
         digest=outcome.digest,
@@ -513,4 +567,6 @@ def publication(outcome: Outcome, at: str) -> records.Publication:
         signature=f"{outcome.repository}:{outcome.digest.replace(':', '-')}.sig",
         writes=outcome.writes,
         at=at,
+        copies=list(before.copies) if same and before is not None else [],
+        note=str(note) if note is not None and note.name == "note.json" else keep_note,
     )

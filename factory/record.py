@@ -28,7 +28,7 @@ from factory import references
 from factory.errors import EnvironmentProblem
 
 # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: a scan verdict names its
-# SBOM, a verify verdict its checks, a publication its copies, a target the plan's reasons (an older factory
+# SBOM, a verify verdict its checks, a publication its copies and note, a target the plan's reasons (an older factory
 # would refuse those fields as unknown: the bump says why)
 SCHEMA_VERSION = 4
 
@@ -74,6 +74,7 @@ class Publication:
     writes: list[str]  # what this publish wrote, in order ([]: all was in place)
     at: str
     copies: list[str] = field(default_factory=list)  # the repositories it was copied to (`publish --to`)
+    note: str | None = None  # the why-rebuilt note (JSON; the Markdown beside it)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from factory import notes
 from factory import record as records
 from factory.publish import refusal
 from factory.schema import SEVERITIES
@@ -79,8 +80,10 @@ def _image(
         "build_key": target.build_key,
         "dockerfile": target.dockerfile,
         "platforms": platforms,
+        "reasons": target.reasons,
         "published": None,
         "not_published": None,
+        "note": None,
     }
     if publication is not None and publication.digest == target.digest:
         image["published"] = {
@@ -91,11 +94,24 @@ def _image(
             "references": [f"{publication.repository}:{t}" for t in (publication.immutable_tag, *publication.tags)],
             "signature": publication.signature,
             "attestations": list(SIGNED_STATEMENTS),
+            "copies": publication.copies,
             "at": publication.at,
         }
+        image["note"] = _note(publication.note)
     else:
         image["not_published"] = refusal(target) or "not published yet: run `factory publish`"
     return image
+
+
+def _note(path: str | None) -> dict[str, Any] | None:
+    """The why-rebuilt note publish wrote (None: none, or no longer readable)."""
+    if not path:
+        return None
+    try:
+        note = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return note if isinstance(note, dict) else None
 
 
 def _verdict(verdict: records.Verdict | None) -> dict[str, Any] | None:
@@ -162,6 +178,10 @@ def markdown(doc: Mapping[str, Any]) -> str:
             lines.append(f"- **{image['target']}** `{where['repository']}@{where['digest']}`")
             lines.append(f"  - tags: {', '.join(f'`{r}`' for r in where['references'])}")
             lines.append(f"  - signature: `{where['signature']}`; attested: {', '.join(where['attestations'])}")
+        notes_shown = [notes.markdown(notes.from_json(i["note"])) for i in published if i["note"]]
+        if notes_shown:
+            lines += ["", "## Why rebuilt", ""]
+            lines += [text.replace("## ", "### ", 1).replace("\n### ", "\n#### ") for text in notes_shown]
     refused = [i for i in doc["images"] if i["not_published"]]
     if refused:
         lines += ["", "## Not published", ""]

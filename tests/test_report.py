@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from factory import pipeline, report
+from factory import notes, pipeline, report
 from factory import record as records
 from factory.cli import main
 from tests.test_publish import target
@@ -38,6 +38,10 @@ def _record(tmp_path: Path) -> records.BuildRecord:
         "127.0.0.1:5000/base/python", published.digest or "", ["3.13", "3"], "3.13-20261202",
         "127.0.0.1:5000/base/python:sha256-aaa.sig", ["copy"], "2026-12-02T12:00:00Z",
     )  # fmt: skip
+    note = notes.Note(published.id, published.digest or "", None, [{"reason": "requested", "evidence": ""}])
+    note.platforms["linux/amd64"] = notes.platform_note(None, {}, None, None, None, 80_000_000)
+    (tmp_path / "note.json").write_text(json.dumps(note.to_json()))
+    published.published.note = str(tmp_path / "note.json")
     unscanned = target(verify={"linux/amd64": True, "linux/arm64": True})
     unscanned.id = "python:3.13-build"
     record.targets += [os_base, published, unscanned]
@@ -73,6 +77,9 @@ def test_the_report_has_tags_digests_sizes_against_the_os_findings_and_why_not(t
     )
     assert "- **python:3.13-build**: not scanned on linux/amd64, linux/arm64" in text
     assert "`127.0.0.1:5000/base/python:3.13-20261202`" in text
+    assert python["note"]["reasons"] == [{"reason": "requested", "evidence": ""}]
+    assert "## Why rebuilt\n\n### python:3.13-runtime `sha256:aaaaaaaaaaaa`" in text
+    assert "#### linux/amd64\n\n- size 80.0 MB" in text
 
 
 def test_the_main_job_reports_when_the_gate_stops_it(

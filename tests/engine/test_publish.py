@@ -63,11 +63,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return root, namespace
 
 
-def _site(base: Path, namespace: str, publish: str = "") -> str:
+def _site(base: Path, namespace: str, publish: str = "", final: str | None = None) -> str:
+    """factory.yaml: builds and staging under `namespace`, final tags under `final` (default: `namespace`)."""
     return (
         f"registry: {{namespace: {namespace}-build, staging_namespace: {namespace}-staging}}\n"
         f"scan:\n  db: {{cache_dir: {base / 'db'}}}\n"
-        f"publish:\n  namespace: {namespace}\n  signing_key: {base / 'keys' / 'cosign.key'}\n{publish}"
+        f"publish:\n  namespace: {final or namespace}\n  signing_key: {base / 'keys' / 'cosign.key'}\n{publish}"
     )
 
 
@@ -144,8 +145,23 @@ def test_publish_signs_attests_and_tags_then_a_second_publish_writes_nothing(pro
     assert uris[:2] == ["git+file:stacks/os.yaml", "git+file:templates/os.Dockerfile.j2"], uris
     assert "git+file:rendered/os/trixie/Dockerfile" in uris
     assert provenance["runDetails"]["metadata"]["invocationID"] == record["run_id"]
-    reasons = _statement(public, "urn:factory:rebuild-reasons:v1", index)["predicate"]
-    assert reasons["reasons"][0]["reason"] == "requested"
+    note = _statement(public, "urn:factory:rebuild-reasons:v1", index)["predicate"]
+    assert note["reasons"][0]["reason"] == "requested" and note["previous"] is None  # the tag's first image
+    assert set(note["platforms"]) == set(os_target["images"])
+    listed = json.loads(_oras("discover", "--plain-http", "--format", "json", index))
+    assert "text/markdown" in json.dumps(listed)  # the note's Markdown, attached beside it
+
+    # the next run reads what the build decided from the image: nothing changed, nothing to rebuild
+    code, out, err = _factory(root, "plan", "os:trixie", "--output", "json")
+    assert code == 0, err[-2000:]
+    planned = json.loads(out)
+    assert planned["rebuild"] == [] and [e["target"] for e in planned["unchanged"]] == ["os:trixie"]
+    assert planned["unchanged"][0]["last_built"] == dt.date.today().isoformat()
+    code, out, err = _factory(root, "changelog", "os:trixie", "--output", "json")
+    assert code == 0, err[-2000:]
+    (release,) = json.loads(out)["releases"]
+    assert (release["tag"], release["digest"]) == (f"trixie-{today}", os_target["digest"])
+    assert release["note"]["reasons"][0]["reason"] == "requested"
     # a signature made with another key does not verify
     other = root.parent / "other"
     other.mkdir()
@@ -234,14 +250,10 @@ def _push_artifact(reference: str, tmp_path: Path) -> str:
     return _resolve(reference)
 
 
-def _rewrite_site(root: Path, namespace: str, publish: str = "") -> None:
-    (root / "factory.yaml").write_text(_site(root.parent, namespace, publish))
-
-
 @contextlib.contextmanager
-def _site_for(root: Path, namespace: str, publish: str) -> Iterator[None]:
+def _site_for(root: Path, namespace: str, publish: str, final: str | None = None) -> Iterator[None]:
     before = (root / "factory.yaml").read_text()
-    _rewrite_site(root, namespace, publish)
+    (root / "factory.yaml").write_text(_site(root.parent, namespace, publish, final))
     try:
         yield
     finally:
@@ -278,9 +290,7 @@ def test_a_copy_to_another_registry_keeps_digests_signature_and_sbom(
 def test_a_large_sbom_goes_as_a_referrer_the_attestation_names(project: tuple[Path, str], tmp_path: Path) -> None:
     root, namespace = project
     big = f"{namespace}-big"
-    with _site_for(root, namespace, "  large_sbom_bytes: 1\n"):
-        site = (root / "factory.yaml").read_text()
-        (root / "factory.yaml").write_text(site.replace(f"  namespace: {namespace}\n", f"  namespace: {big}\n"))
+    with _site_for(root, namespace, "  large_sbom_bytes: 1\n", final=big):
         code, out, err = _factory(root, "publish", "--output", "json")
     assert code == 0, err[-3000:]
     (published,) = json.loads(out)["published"]
@@ -336,7 +346,7 @@ def test_two_publishers_at_once_take_turns(project: tuple[Path, str]) -> None:
     root, namespace = project
     turns = f"{namespace}-turns"
     factory = [str(Path(sys.executable).parent / "factory"), "--root", str(root), "publish", "--output", "json"]
-    with _site_for(root, turns, ""):
+    with _site_for(root, namespace, "", final=turns):
         first = subprocess.Popen(factory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1)
         second = subprocess.Popen(factory, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
