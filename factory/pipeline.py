@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -299,6 +300,8 @@ def _published_bases(rebuild: Any) -> dict[str, records.TargetResult]:
 
 # -- plan ----------------------------------------------------------------------------------
 
+PLAN_READERS = 16  # registry reads in flight while planning
+
 
 def plan(workspace: Workspace, board: Board, selection: Sequence[str] = (), *, now: dt.datetime | None = None) -> Any:
     """Which targets to rebuild and why (factory.plan), from a current rendered/ and the published images.
@@ -316,17 +319,20 @@ def plan(workspace: Workspace, board: Board, selection: Sequence[str] = (), *, n
     catalogue, settings = workspace.catalogue, workspace.site.publish
     client = RegistryClient(settings.registry)
     board.note(f"plan: reading the final tags in {settings.registry}/{settings.namespace}")
-    published: dict[str, planning.Published | None] = {}
+    targets = list(catalogue.targets)
+    # The reads are independent and wait on the network: a pool keeps 500 targets within seconds.
+    with ThreadPoolExecutor(max_workers=PLAN_READERS) as pool:
+        images = list(
+            pool.map(lambda t: planning.read_published(client, f"{settings.namespace}/{t.image}", t.tags[0]), targets)
+        )
+    published: dict[str, planning.Published | None] = {t.id: image for t, image in zip(targets, images, strict=True)}
     today: list[planning.Today] = []
-    for target in catalogue.targets:
-        image = planning.read_published(client, f"{settings.namespace}/{target.image}", target.tags[0])
-        published[target.id] = image
+    for target in targets:
         parent = catalogue.parent(target)
         parent_image = published.get(parent.id) if parent is not None else None
         args: dict[str, str] = {}
         if parent is not None and parent_image is not None:
-            staging = workspace.site.registry.repository(parent.image, staging=True)
-            args["BASE_IMAGE"] = f"{staging}@{parent_image.digest}"
+            args["BASE_IMAGE"] = f"{parent_image.reference.rsplit(':', 1)[0]}@{parent_image.digest}"
         dockerfile = workspace.project.rendered / target.dockerfile
         key = build_key(dockerfile.parent, args, target.platforms)
         today.append(
