@@ -8,13 +8,14 @@ so one broken file never hides the problems of another.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory import model, pins, targets
+from factory import lifecycle, model, pins, targets
 from factory.errors import DefinitionError, Problem
 from factory.schema import validate
 from factory.suggest import did_you_mean
@@ -48,22 +49,28 @@ class Chain:
         return Problem(file, line, format_path(path), message)
 
 
-def load(root: Path, templates: Iterable[str], pin_repositories: Sequence[str] = ()) -> model.Catalogue:
+def load(
+    root: Path, templates: Iterable[str], pin_repositories: Sequence[str] = (), today: dt.date | None = None
+) -> model.Catalogue:
     """Load, validate and resolve the catalogue under `root`; raise on any problem.
 
     `pin_repositories` are fnmatch patterns the references of pins/images.yaml
     must match (the factory's own repositories and what factory.yaml allows);
-    empty means any.
+    empty means any. On `today` (default: the real one) no target may be past
+    its end of life without an override in force (factory.lifecycle).
     """
-    loader = _Loader(root, frozenset(templates), tuple(pin_repositories))
+    loader = _Loader(root, frozenset(templates), tuple(pin_repositories), today or lifecycle.today())
     return loader.run()
 
 
 class _Loader:
-    def __init__(self, root: Path, templates: frozenset[str], pin_repositories: tuple[str, ...]) -> None:
+    def __init__(
+        self, root: Path, templates: frozenset[str], pin_repositories: tuple[str, ...], today: dt.date
+    ) -> None:
         self.root = root
         self.templates = templates
         self.pin_repositories = pin_repositories
+        self.today = today
         self.problems: list[Problem] = []
 
     def run(self) -> model.Catalogue:
@@ -86,6 +93,7 @@ class _Loader:
             if not name.startswith("_"):
                 found.extend(expander.expand(chain))
         ordered = expander.check_and_order(found, chains)
+        self.problems.extend(lifecycle.problems(ordered, self.today))
         if self.problems:
             raise DefinitionError(self.problems)
         return model.Catalogue(os_base, tuple(ordered), pins)
@@ -190,6 +198,9 @@ class _Loader:
             known_releases=tuple(sorted(data["releases"])),
             verify=tuple(v if isinstance(v, str) else tuple(v) for v in data.get("verify", ())),
             setuid_allowed=tuple(data.get("setuid_allowed", ())),
+            support=targets.support_of(
+                data["name"], facts, ("releases", release), lambda path: (marked.file, marked.line(path)), self.problems
+            ),
         )
 
     # -- extends -------------------------------------------------------------

@@ -158,11 +158,14 @@ def validate(ctx: click.Context, output: str) -> None:
     """Check factory.yaml, stacks/*.yaml, pins and the ignore file, and render every target in memory.
 
     Every problem of every file is reported at once as file:line: field: message
-    (exit 3); what validate accepts, render accepts.
+    (exit 3); what validate accepts, render accepts. A version past its end of
+    life (eol) is refused unless an override in force keeps it; one that ends
+    within 90 days, or is kept by an override, is a warning (exit 0).
     """
     from factory import pipeline
 
-    present.validated(pipeline.validate(_project(ctx)).catalogue, output)
+    workspace = pipeline.validate(_project(ctx))
+    present.validated(workspace.catalogue, pipeline.lifecycle_warnings(workspace), output)
 
 
 @main.command(name="list")

@@ -6,6 +6,7 @@ after validation, so every value is already known to be safe to render.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,38 @@ class User:
         return f"{self.uid}:{self.gid}"
 
 
+Origin = tuple[str, int | None, str]  # file, line and field path where a value is written
+
+
+@dataclass(frozen=True)
+class EolOverride:
+    """Keeps a version past its end of life for a while: why, and until which day (reviewed at least every 90 days)."""
+
+    reason: str
+    expires: dt.date  # the last day it counts
+    origin: Origin = ("", None, "")  # where `expires` is written
+
+
+@dataclass(frozen=True)
+class Support:
+    """When upstream support of a version (or an OS release) ends, what replaces it, and an override.
+
+    factory.lifecycle judges it against a date; nothing here knows today.
+    """
+
+    name: str  # the stack or the OS: `node`, `debian`
+    version: str  # `20`, `13`
+    eol: dt.date  # the day it reaches its end of life (no longer supported from that day)
+    replaced_by: tuple[str, ...] = ()  # versions of the same stack (or OS release versions), as written
+    override: EolOverride | None = None
+    origin: Origin = ("", None, "")  # where `eol` is written
+
+    @property
+    def subject(self) -> str:
+        """How messages name it: `node 20`, `debian 13`."""
+        return f"{self.name} {self.version}"
+
+
 @dataclass(frozen=True)
 class OSBase:
     """The unified OS every image starts from."""
@@ -64,6 +97,7 @@ class OSBase:
     known_releases: tuple[str, ...] = ()  # every release os.yaml describes (versions may name only these)
     verify: tuple[str | tuple[str, ...], ...] = ()
     setuid_allowed: tuple[str, ...] = ()  # files that may keep a setuid/setgid bit (the bootstrap strips the rest)
+    support: Support | None = None  # the end of life of `release`, when os.yaml declares one
 
     @property
     def id(self) -> str:
@@ -174,6 +208,7 @@ class Target:
     sources: tuple[str, ...] = field(default=())
     origin: tuple[str, int | None] = ("", None)  # file and line that define this target
     artifact: Artifact | None = None
+    support: Support | None = None  # its version's end of life (the OS base: its release's), when declared
 
     @property
     def id(self) -> str:

@@ -103,6 +103,13 @@ def validate(project: Project) -> Workspace:
     return workspace
 
 
+def lifecycle_warnings(workspace: Workspace, today: dt.date | None = None) -> list[Problem]:
+    """Versions (and the OS release) that end within 90 days or are kept past their end of life by an override."""
+    from factory import lifecycle
+
+    return lifecycle.warnings(workspace.catalogue.targets, today or lifecycle.today())
+
+
 def _ignore_file_problems(project: Project) -> list[Problem]:
     from factory.lint.ignores import IGNORE_FILE
 

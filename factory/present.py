@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from factory import __version__
-from factory.errors import DefinitionError, FactoryError
+from factory.errors import DefinitionError, FactoryError, Problem
 
 if TYPE_CHECKING:
     from factory import model
@@ -58,11 +58,13 @@ def error_json(exc: FactoryError | click.ClickException | None, code: int, messa
     """The JSON document of a failed command: stable keys ok, exit_code, error, message (and problems)."""
     result: dict[str, Any] = {"ok": False, "exit_code": code, "error": type(exc).__name__ if exc else "InternalError"}
     if isinstance(exc, DefinitionError):
-        result["problems"] = [
-            {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in exc.problems
-        ]
+        result["problems"] = [_problem_json(p) for p in exc.problems]
     result["message"] = message
     return result
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    return {"file": problem.file, "line": problem.line, "field": problem.field, "message": problem.message}
 
 
 def error_sarif(code: int, message: str) -> dict[str, Any]:
@@ -96,14 +98,23 @@ def error(exc: FactoryError | click.ClickException | None, code: int, message: s
 # -- definitions and rendering ---------------------------------------------------------------
 
 
-def validated(catalogue: model.Catalogue, output: str) -> None:
+def validated(catalogue: model.Catalogue, warnings: Iterable[Problem], output: str) -> None:
+    """The verdict, and the warnings that do not fail it (versions ending soon or kept past their end of life)."""
     stacks = [s for s in catalogue.stacks if s != "os"]
     if output == "json":
         echo_json(
-            {"ok": True, "os": catalogue.os.id, "stacks": list(catalogue.stacks), "targets": len(catalogue.targets)}
+            {
+                "ok": True,
+                "os": catalogue.os.id,
+                "stacks": list(catalogue.stacks),
+                "targets": len(catalogue.targets),
+                "warnings": [_problem_json(w) for w in warnings],
+            }
         )
-    else:
-        click.echo(f"ok: {catalogue.os.id} and {len(stacks)} stacks, {len(catalogue.targets)} targets are valid")
+        return
+    for warning in warnings:
+        click.echo(style("warning: ", "yellow", bold=True) + str(warning), err=True)
+    click.echo(f"ok: {catalogue.os.id} and {len(stacks)} stacks, {len(catalogue.targets)} targets are valid")
 
 
 def matrix(rows: list[dict[str, Any]], output: str) -> None:

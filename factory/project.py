@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +38,13 @@ class Project:
             [Problem(str(here), None, "", "no stacks/ directory here or above (use --root or FACTORY_ROOT)")]
         )
 
-    def load(self) -> model.Catalogue:
-        """Load and validate the whole catalogue."""
+    def load(self, today: dt.date | None = None) -> model.Catalogue:
+        """Load and validate the whole catalogue (end of life judged on `today`, default the real day)."""
         if not (self.root / "stacks").is_dir():
             raise DefinitionError([Problem(str(self.root), None, "", "no stacks/ directory in this project")])
         if not self.templates.is_dir():
             raise DefinitionError([Problem(str(self.templates), None, "", "no templates/ directory")])
-        return catalogue.load(self.root, render.available_templates(self.templates), self.pin_repositories())
+        return catalogue.load(self.root, render.available_templates(self.templates), self.pin_repositories(), today)
 
     def pin_repositories(self) -> tuple[str, ...]:
         """What pins may name: the factory's staging and publish repositories, and factory.yaml pins.allow."""

@@ -8,6 +8,7 @@ cannot say (one file against another) is checked by factory.catalogue.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -133,6 +134,32 @@ VARIANT = {
     **VARIANT_ADDITIONS,
 }
 
+# A calendar day, written unquoted as YYYY-MM-DD: YAML reads it as a date, and one that does
+# not exist (2026-02-30) is refused while loading; a time of day would make it a datetime.
+DAY = {"type": "date", "check_with": "day"}
+
+# When a version (or an OS release) stops being supported upstream, what replaces it, and an
+# override that keeps it past that day for a while (factory.lifecycle judges them by date).
+LIFECYCLE = {
+    "eol": DAY,
+    # versions of the same stack (OS: release versions); they need not be in the catalogue
+    "replaced_by": {
+        "type": "list",
+        "empty": False,
+        "schema": K("version"),
+        "check_with": "unique",
+        "dependencies": "eol",
+    },
+    "eol_override": {
+        "type": "dict",
+        "dependencies": "eol",
+        "schema": {
+            "reason": K("line", required=True, empty=False),
+            "expires": {**DAY, "required": True},  # at most 90 days ahead: checked against today by the loader
+        },
+    },
+}
+
 VERSION_ENTRY = {
     "version": K("version", required=True),
     "releases": {"type": "list", "empty": False, "schema": K("name"), "check_with": "unique"},
@@ -145,6 +172,7 @@ VERSION_ENTRY = {
         "keysrules": K("name"),
         "valuesrules": {"type": "dict", "nullable": True, "schema": VARIANT_ADDITIONS},
     },
+    **LIFECYCLE,
 }
 
 STACK = {
@@ -170,6 +198,7 @@ OS = {
             "schema": {
                 "version": K("version", required=True),
                 "tags": {**TAG_LIST, "required": True},
+                **LIFECYCLE,
             },
         },
     },
@@ -370,6 +399,10 @@ class _Validator(Validator):  # type: ignore[misc]
             if key in seen:
                 self._error(field, f"duplicate entry {item!r}")
             seen.add(key)
+
+    def _check_with_day(self, field: str, value: Any) -> None:
+        if isinstance(value, datetime.datetime):
+            self._error(field, f"expected a date without a time of day (YYYY-MM-DD), got {value.isoformat()}")
 
     def _check_with_no_proxy_env(self, field: str, value: Any) -> None:
         for key, setting in value.items() if isinstance(value, dict) else ():

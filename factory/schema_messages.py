@@ -57,10 +57,15 @@ def message(err: Any, index: Index) -> str:
         return f"unknown field (expected one of: {', '.join(known)})" if known else "unknown field"
     if err.code == errors.REQUIRED_FIELD.code:
         return "required field is missing"
+    if err.code == errors.DEPENDENCIES_FIELD.code:
+        needed = [err.constraint] if isinstance(err.constraint, str) else list(err.constraint)
+        return f"applies only beside {' and '.join(map(str, needed))}, which is missing"
     if err.code == errors.BAD_TYPE.code:
         wanted = str(err.constraint) if isinstance(err.constraint, str) else " or ".join(err.constraint)
         number = wanted == "string" and isinstance(value, int | float) and not isinstance(value, bool)
         quote = " (YAML read it as a number); quote it" if number else ""
+        if wanted == "date":
+            quote = "; write the day as YYYY-MM-DD, unquoted"
         return f"expected {_article(wanted)}, got {typename(value)} {shown(value)}{quote}"
     if err.code in (errors.UNALLOWED_VALUE.code, errors.UNALLOWED_VALUES.code):
         return f"expected one of {', '.join(map(str, err.constraint))}; got {shown(value)}"

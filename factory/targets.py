@@ -8,13 +8,13 @@ target ids and tags that must be unique across every file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from factory import model
 from factory.errors import Problem
 from factory.suggest import did_you_mean
-from factory.yamlmarks import Path_
+from factory.yamlmarks import Path_, format_path
 
 if TYPE_CHECKING:
     from factory.catalogue import Chain
@@ -54,6 +54,7 @@ class Expander:
             cmd=os_base.cmd,
             sources=(os_base.source,),
             origin=(os_base.source, None),
+            support=os_base.support,
         )
 
     # -- one stack -------------------------------------------------------------
@@ -295,6 +296,9 @@ class Expander:
             )
         run = "\n".join(s.strip("\n") for s in (spec.get("run", ""), extra.get("run", "")) if s.strip())
         artifact = self._artifact(chain, variant, spec, image, version)
+        support = None
+        if entry is not None and index is not None:
+            support = support_of(chain.name, entry, ("versions", index), chain.locate, self.problems)
         return model.Target(
             stack=chain.name,
             version=version,
@@ -325,6 +329,7 @@ class Expander:
             sources=tuple(m.file for m in chain.files),
             origin=chain.locate(tag_path),
             artifact=artifact,
+            support=support,
         )
 
     def _artifact(
@@ -400,6 +405,45 @@ class Expander:
                 if owner is not target:
                     message = f"tag {reference} of {target.id} is also a tag of {owner.id} ({_where(owner)})"
                     self.problems.append(self._problem(target, chains, "tags", message))
+
+
+def support_of(
+    name: str,
+    entry: Mapping[str, Any],
+    path: Path_,
+    locate: Callable[[Path_], tuple[str, int | None]],
+    problems: list[Problem],
+) -> model.Support | None:
+    """The end of life a version entry (or an OS release) declares, located; None when it declares none.
+
+    The dates are judged later, against a day (factory.lifecycle); here only what needs no day.
+    """
+    if "eol" not in entry:
+        return None
+
+    def origin(*parts: str | int) -> model.Origin:
+        where = (*path, *parts)
+        file, line = locate(where)
+        return (file, line, format_path(where))
+
+    version = entry["version"]
+    replaced_by = tuple(entry.get("replaced_by", ()))
+    if version in replaced_by:
+        itself = origin("replaced_by", replaced_by.index(version))
+        problems.append(Problem(*itself, f"{version!r} is this version itself"))
+    override = entry.get("eol_override")
+    return model.Support(
+        name=name,
+        version=version,
+        eol=entry["eol"],
+        replaced_by=replaced_by,
+        override=(
+            model.EolOverride(override["reason"], override["expires"], origin("eol_override", "expires"))
+            if override
+            else None
+        ),
+        origin=origin("eol"),
+    )
 
 
 def _where(target: model.Target) -> str:

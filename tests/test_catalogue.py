@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,11 @@ def test_switching_release_is_one_value(tmp_path: Path) -> None:
     trixie = {t.id for t in _load(root).targets}
     os_yaml = root / "stacks" / "os.yaml"
     os_yaml.write_text(os_yaml.read_text().replace("release: trixie", "release: bookworm"))
-    bookworm = _load(root)
+    with pytest.raises(DefinitionError) as ended:  # today, bookworm and some of its versions are past their end of life
+        _load(root)
+    assert [p.field for p in ended.value.problems] == ["versions[1].eol", "versions[1].eol", "releases.bookworm.eol"]
+    assert [p.file for p in ended.value.problems] == ["stacks/go.yaml", "stacks/node.yaml", "stacks/os.yaml"]
+    bookworm = catalogue.load(root, available_templates(root / "templates"), today=dt.date(2023, 7, 1))
     assert bookworm.os.id == "os:bookworm" and bookworm.os.version == "12"
     ids = {t.id for t in bookworm.targets}
     assert "python:3.11-runtime" in ids and "python:3.13-runtime" not in ids

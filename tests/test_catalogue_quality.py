@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ import dockerfile
 import pytest
 from click.testing import CliRunner
 
+from factory import lifecycle
 from factory.cli import main
+from factory.project import Project
 from tests.conftest import FIXTURES, REPO
 from tests.dockerfiles import problems
 
@@ -78,3 +81,38 @@ def test_dockerfile_passes_hadolint(path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
+
+
+# The day the catalogue's dates were last reviewed: its states then, exactly.
+REVIEWED = dt.date(2026, 12, 7)
+
+
+def test_the_catalogue_says_which_versions_have_ended_and_what_replaces_them() -> None:
+    found = lifecycle.states(Project(REPO).load(today=REVIEWED).targets, REVIEWED)
+    assert {target: (s.status.value, str(s.eol), s.replaced_by) for target, s in found.items()} == {
+        "os:trixie": ("supported", "2028-08-09", ()),
+        "go:1.24-build": ("overridden", "2026-02-10", ("1.27", "1.26")),
+        "go:static": ("supported", "None", ()),
+        "java:25-runtime": ("supported", "2031-09-30", ()),
+        "java:25-build": ("supported", "2031-09-30", ()),
+        "java:21-runtime": ("supported", "2029-12-31", ()),
+        "java:21-build": ("supported", "2029-12-31", ()),
+        "node:20-runtime": ("overridden", "2026-04-30", ("24", "26")),
+        "node:20-build": ("overridden", "2026-04-30", ("24", "26")),
+        "python:3.13-runtime": ("supported", "2029-10-31", ()),
+        "python:3.13-build": ("supported", "2029-10-31", ()),
+    }
+    assert found["node:20-runtime"].message == (
+        "node 20 reached its end of life on 2026-04-30 (replaced by node 24 or node 26); kept until 2027-03-01 by an"
+        " override: Debian 13 ships only nodejs 20 and its security team keeps patching it"
+    )
+
+
+def test_no_version_of_the_catalogue_has_ended_without_an_override_today() -> None:
+    # On the real day: when an override expires (at most 90 days after its review), this fails,
+    # with `factory validate`, until someone renews it with a reason or retires the version.
+    today = lifecycle.today()
+    ended = [
+        t for t, s in lifecycle.states(Project(REPO).load(today=today).targets, today).items() if s.level == "error"
+    ]
+    assert ended == []

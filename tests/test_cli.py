@@ -84,7 +84,13 @@ def test_list_filters_by_stack() -> None:
 
 def test_validate_json(make_project: Callable[..., Path]) -> None:
     result = CliRunner().invoke(main, ["--root", str(make_project()), "validate", "-o", "json"])
-    assert json.loads(result.stdout) == {"ok": True, "os": "os:trixie", "stacks": ["os", "tool"], "targets": 2}
+    assert json.loads(result.stdout) == {
+        "ok": True,
+        "os": "os:trixie",
+        "stacks": ["os", "tool"],
+        "targets": 2,
+        "warnings": [],
+    }
 
 
 def test_no_project_is_a_clear_error(tmp_path: Path) -> None:

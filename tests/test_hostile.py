@@ -2,7 +2,8 @@
 
 tests/hostile/<case>/ holds files laid over the minimal fixture project (as
 tests/invalid/ does), case.json with the command line, the expected exit code
-and why the case exists, and expected.txt: the exact stderr. No case may end
+and why the case exists, and expected.txt: the exact stderr (judged on the
+fixed day of tests/test_invalid_definitions.py). No case may end
 in a traceback, an internal error or a page of output. The cases that need
 more than files (a symlink in rendered/, a record, a FIFO) follow below.
 Run pytest with --update-golden to rewrite the expected texts.
@@ -20,11 +21,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from factory import record
+from factory import lifecycle, record
 from factory.cli import main
+from tests.test_invalid_definitions import DAY
 
 CASES = Path(__file__).resolve().parent / "hostile"
 MAX_OUTPUT = 5000  # a located error is a few lines, never a page
+
+
+@pytest.fixture(autouse=True)
+def _on_a_fixed_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "today", lambda: DAY)
 
 
 def _load(case: Path) -> tuple[dict[str, str], dict[str, object]]:

@@ -2,20 +2,30 @@
 
 A case folder holds files laid over the minimal fixture project (stacks/...),
 an optional DELETE file listing paths to remove, and expected.txt: the exact
-stderr of `factory validate`. Run pytest with --update-golden to rewrite them.
+stderr of `factory validate`, judged on a fixed day (end-of-life dates and the
+90-day limit of overrides are relative to it). Run pytest with --update-golden
+to rewrite them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from factory import lifecycle
 from factory.cli import main
 
 CASES = Path(__file__).resolve().parent / "invalid"
+DAY = dt.date(2026, 12, 7)
+
+
+@pytest.fixture(autouse=True)
+def _on_a_fixed_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "today", lambda: DAY)
 
 
 def _case_files(case: Path) -> tuple[dict[str, str], tuple[str, ...]]:

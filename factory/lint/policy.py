@@ -8,12 +8,13 @@ command line can widen or narrow them.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from factory import model
+from factory import lifecycle, model
 from factory.references import ImageRef
 from factory.references import parse as parse_reference
 from factory.render import FACTORY_LABELS
@@ -24,6 +25,16 @@ DEFAULT_FRONTENDS = ("docker/dockerfile", "docker.io/docker/dockerfile")
 
 def _default_build_labels() -> Mapping[str, frozenset[str]]:
     return MappingProxyType({f"{FACTORY_LABELS}.variant": frozenset({"build"})})
+
+
+# A rendered Dockerfile names its target by these labels: (stack, version or '', variant).
+TargetKey = tuple[str, str, str]
+TARGET_LABELS = tuple(f"{FACTORY_LABELS}.{name}" for name in ("stack", "version", "variant"))
+
+
+def target_key(target: model.Target) -> TargetKey:
+    """The key a target's rendered Dockerfile carries in its TARGET_LABELS."""
+    return (target.stack, target.version or "", target.variant)
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class Policy:
     # fnmatch patterns over the repository of a `# syntax=` frontend, which BuildKit runs to
     # read the file; empty: no frontend is allowed (unlike allowed_images, never "any").
     allowed_frontends: tuple[str, ...] = DEFAULT_FRONTENDS
+    # The catalogue's targets that end soon or are past their end of life on the day of the
+    # run, by the labels of their rendered Dockerfile (FB013); empty outside a project.
+    lifecycles: Mapping[TargetKey, lifecycle.Lifecycle] = field(default_factory=lambda: MappingProxyType({}))
 
     def allows(self, ref: ImageRef) -> bool:
         """True when no allow-list is set or the repository matches one of its patterns."""
@@ -75,15 +89,22 @@ def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
 
 
 def for_catalogue(
-    catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = (), extra_frontends: tuple[str, ...] = ()
+    catalogue: model.Catalogue,
+    *,
+    extra_allowed: tuple[str, ...] = (),
+    extra_frontends: tuple[str, ...] = (),
+    today: dt.date | None = None,
 ) -> Policy:
     """The default policy of a project: bases must be the unified OS or another catalogue image.
 
     `extra_frontends` are frontend references or repository patterns allowed beside Docker's
     own (factory.yaml's `build.syntax`, e.g. `docker/dockerfile:1.7@sha256:...`): the
-    repository of each is allowed; FB002 still asks for the digest.
+    repository of each is allowed; FB002 still asks for the digest. The lifecycle of each
+    target is judged on `today` (default: the real day).
     """
     own = catalogue_images(catalogue)
+    day = today or lifecycle.today()
+    judged = {target_key(t): lifecycle.state(t, day) for t in catalogue.targets}
     return Policy(
         allowed_images=(*own, *extra_allowed),
         allowed_source=f"the catalogue ({catalogue.os.id} and its images)",
@@ -91,4 +112,5 @@ def for_catalogue(
         allowed_frontends=tuple(
             dict.fromkeys((*DEFAULT_FRONTENDS, *(parse_reference(f).repository for f in extra_frontends)))
         ),
+        lifecycles=MappingProxyType({k: v for k, v in judged.items() if v.level is not lifecycle.Level.OK}),
     )

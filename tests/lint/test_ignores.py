@@ -137,7 +137,8 @@ ignores:
             [
                 ".factory-ignore.yaml:2: ignores[0].code: expected a finding code such as FB041, DL3008, SC2086"
                 " or DS-0026, got 'fb70'",
-                ".factory-ignore.yaml:4: ignores[0].expires: expected a date, got string 'soon'",
+                ".factory-ignore.yaml:4: ignores[0].expires: expected a date, got string 'soon';"
+                " write the day as YYYY-MM-DD, unquoted",
             ],
         ),
         (

@@ -12,9 +12,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
+from factory.lifecycle import Lifecycle, Status
 from factory.lint import rules
 from factory.lint.parse import REJECTED, parse_text
 from factory.lint.policy import Policy
@@ -23,6 +25,25 @@ from tests.lint.conftest import BASE, DIGEST, HEAD_LINES, POLICY, parsed
 
 HEAD = HEAD_LINES
 TINI = ["USER 10001:10001", 'ENTRYPOINT ["/usr/bin/tini", "--"]']
+TARGET_LABELS = [
+    '      io.factory.stack="node" \\',
+    '      io.factory.variant="runtime" \\',
+    '      io.factory.version="20"',
+]
+LIFECYCLES = dataclasses.replace(
+    POLICY,
+    lifecycles=MappingProxyType(
+        {
+            ("node", "20", "runtime"): Lifecycle(
+                Status.OVERRIDDEN,
+                "node 20 reached its end of life on 2026-04-30; kept until 2027-03-01 by an override: patched",
+            ),
+            ("os", "", "trixie"): Lifecycle(
+                Status.ENDING, "debian 13 reaches its end of life on 2027-01-10, in 34 days"
+            ),
+        }
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -430,6 +451,43 @@ CASES = [
         messages=["runs in the build of every image FROM this one, hidden from its author: a base image needs no"],
     ),
     Case("FB012", "the word ONBUILD elsewhere", [*HEAD, "LABEL note=ONBUILD", "RUN echo ONBUILD", *TINI], []),
+    # FB013 a catalogue image past (or near) its end of life, named by its labels
+    Case(
+        "FB013",
+        "a version kept past its end of life",
+        [*HEAD, "LABEL org.opencontainers.image.title=node \\", *TARGET_LABELS, *TINI],
+        [3],
+        policy=LIFECYCLES,
+        messages=["node 20 reached its end of life on 2026-04-30; kept until 2027-03-01 by an override: patched"],
+    ),
+    Case(
+        "FB013",
+        "an unversioned image such as the OS base",
+        [*HEAD, 'LABEL io.factory.stack="os" io.factory.variant="trixie"', *TINI],
+        [3],
+        policy=LIFECYCLES,
+        messages=["debian 13 reaches its end of life on 2027-01-10, in 34 days"],
+    ),
+    Case(
+        "FB013",
+        "another version of the stack",
+        [*HEAD, 'LABEL io.factory.stack="node" io.factory.version="22" io.factory.variant="runtime"', *TINI],
+        [],
+        policy=LIFECYCLES,
+    ),
+    Case(
+        "FB013",
+        "the labels of a stage that is not shipped",
+        [*HEAD[:1], "FROM ${BASE_IMAGE} AS other", "LABEL io.factory.stack=node \\", *TARGET_LABELS, *HEAD[1:], *TINI],
+        [],
+        policy=LIFECYCLES,
+    ),
+    Case(
+        "FB013",
+        "no lifecycle known (outside a project)",
+        [*HEAD, "LABEL io.factory.stack=node \\", *TARGET_LABELS, *TINI],
+        [],
+    ),
     Case(
         "FB020",
         "ONBUILD ENTRYPOINT without init",
