@@ -11,6 +11,8 @@ from click.testing import CliRunner, Result
 
 from factory import lockfile
 from factory.cli import main
+from factory.project import Project
+from tests.conftest import REPO
 from tests.support import fakearchive
 from tests.support.fakearchive import package
 
@@ -178,3 +180,16 @@ def test_a_package_the_archive_lacks_is_a_definition_error(
     assert "stacks/tool.yaml" in result.output
     assert "tool:1.0-runtime installs no-such-tool, which trixie's archive does not have for amd64" in result.output
     assert not (root / "factory.lock").exists()
+
+
+def test_the_committed_lock_is_current_in_form_and_covers_the_catalogue() -> None:
+    text = (REPO / "factory.lock").read_text()
+    document = lockfile.loads(text)
+    assert lockfile.dumps(document) == text  # exactly as `factory lock` writes it
+    catalogue = Project(REPO).load()
+    assert set(document["targets"]) == {t.id for t in catalogue.targets}
+    assert document["os"]["release"] == catalogue.os.release
+    for target in catalogue.targets:
+        for arch in document["os"]["architectures"]:
+            assert lockfile.installed(document, target.id, arch) is not None  # every name is in the table
+    assert set(document["os"]) == {"release", "snapshot", "component", "suites", "architectures"}  # no mirror
