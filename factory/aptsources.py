@@ -41,14 +41,23 @@ class Mirrors:
     security: str | None
     signed_by: str | None
 
+    def suites(self, release: str) -> tuple[tuple[str, str], ...]:
+        """(archive URI, suite) of every suite `sources` names: `release`, -updates, and -security when known."""
+        found = ((self.archive, release), (self.archive, f"{release}-updates"))
+        return (*found, (self.security, f"{release}-security")) if self.security else found
+
     def sources(self, release: str, components: Iterable[str] = ("main",)) -> str:
-        """deb822 text for `release` (+ -updates, + -security when known)."""
+        """deb822 text for the suites of `release` (one stanza per archive)."""
         parts = " ".join(components)
         signed = f"Signed-By: {self.signed_by}\n" if self.signed_by else ""
-        text = f"Types: deb\nURIs: {self.archive}\nSuites: {release} {release}-updates\nComponents: {parts}\n{signed}"
-        if self.security:
-            text += f"\nTypes: deb\nURIs: {self.security}\nSuites: {release}-security\nComponents: {parts}\n{signed}"
-        return text
+        by_uri: dict[str, list[str]] = {}
+        for uri, suite in self.suites(release):
+            by_uri.setdefault(uri, []).append(suite)
+        stanzas = [
+            f"Types: deb\nURIs: {uri}\nSuites: {' '.join(suites)}\nComponents: {parts}\n{signed}"
+            for uri, suites in by_uri.items()
+        ]
+        return "\n".join(stanzas)
 
 
 def read(etc_apt: Path = Path("/etc/apt")) -> list[Source]:

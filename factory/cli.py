@@ -39,7 +39,7 @@ EXIT_CODES_HELP = """
 \b
 Exit codes:
   0  success
-  1  a check found a difference (render --check: rendered/ is stale)
+  1  a check found a difference (render --check: rendered/ is stale; lock --check)
   2  usage error
   3  invalid definitions (stacks/*.yaml, pins/images.yaml, factory.yaml)
   4  a template failed to render (rendered/ left untouched)
@@ -227,6 +227,33 @@ def render(
     present.rendered(len(done.files), done.changed, done.report, threshold, output)
     if done.report is not None:
         _exit_for_lint(done.report, threshold)
+
+
+@main.command()
+@OUTPUT
+@click.option(
+    "--check", is_flag=True, help="Only compare: exit 1 and list what moved when factory.lock is not current."
+)
+@click.pass_context
+def lock(ctx: click.Context, output: str, check: bool) -> None:
+    """Resolve every external input into factory.lock: OS packages, downloads, outside images, tools.
+
+    The OS packages every target installs (with their Depends closure, as apt
+    would add them) are read from the Packages indexes of the release's suites
+    on the configured mirror (factory.yaml os.mirror, else stacks/os.yaml, else
+    this machine's apt sources), each checked against its Release file. The
+    file is deterministic and written atomically; on any failure (exit 5: an
+    unreachable mirror, an index that does not match) the old file stays.
+    `--check` writes nothing and exits 1 listing what moved.
+    """
+    from factory import pipeline, progress
+
+    workspace = _workspace(ctx)
+    with progress.open_board() as board:
+        outcome = pipeline.lock(workspace, board, check=check)
+    present.locked(outcome, output, check=check)
+    if check and not outcome.current:
+        sys.exit(int(ExitCode.CHECK_FAILED))
 
 
 @main.command()

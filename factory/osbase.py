@@ -98,8 +98,8 @@ def inputs_key(os_base: model.OSBase, arch: str, sources_text: str, recipe: Reci
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def sources_for(os_base: model.OSBase, site: Site, machine: list[aptsources.Source]) -> str:
-    """deb822 sources the rootfs is bootstrapped from (and that its apt keeps using).
+def mirrors_for(os_base: model.OSBase, site: Site, machine: list[aptsources.Source]) -> aptsources.Mirrors:
+    """The archive (and security archive) the OS release's packages come from.
 
     A snapshot (factory.yaml, else stacks/os.yaml) freezes every package
     version: the archive is then the configured snapshot archive at that time.
@@ -114,15 +114,22 @@ def sources_for(os_base: model.OSBase, site: Site, machine: list[aptsources.Sour
                 " (a URL with {snapshot}, e.g. an internal mirror of the snapshot service)"
             )
         security = site.os.snapshot_security_archive
-        mirrors = aptsources.Mirrors(
+        return aptsources.Mirrors(
             site.os.snapshot_archive.format(snapshot=snapshot),
             security.format(snapshot=snapshot) if security else None,
             None,
         )
-        # Snapshot Release files are past their Valid-Until date by design.
-        return mirrors.sources(os_base.release).replace("Components:", "Check-Valid-Until: no\nComponents:")
     archive = site.os.mirror or os_base.mirror
-    return aptsources.mirrors(machine, archive=archive, security=site.os.security_mirror).sources(os_base.release)
+    return aptsources.mirrors(machine, archive=archive, security=site.os.security_mirror)
+
+
+def sources_for(os_base: model.OSBase, site: Site, machine: list[aptsources.Source]) -> str:
+    """deb822 sources the rootfs is bootstrapped from (and that its apt keeps using); see `mirrors_for`."""
+    text = mirrors_for(os_base, site, machine).sources(os_base.release)
+    if site.os.snapshot or os_base.snapshot:
+        # Snapshot Release files are past their Valid-Until date by design.
+        return text.replace("Components:", "Check-Valid-Until: no\nComponents:")
+    return text
 
 
 class Bootstrapper:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory import model, references, rendered, site
+from factory import lockfile, model, references, rendered, site
 from factory import record as records
 from factory.errors import CheckFailed, DefinitionError, FactoryError, Problem, UsageProblem
 from factory.progress import Board
@@ -179,6 +180,73 @@ def require_current(workspace: Workspace, stacks: Iterable[str] | None = None, s
         removed = sorted({line[6:] for line in difference.splitlines() if line.startswith("--- a/")} - set(changed))
         files = ", ".join([*changed, *removed][:5])
         raise CheckFailed(f"rendered/ is stale ({files}): run `factory render` and commit the result first")
+
+
+# -- lock ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    """What `factory lock` found: the lock file, what moved against it, and whether it was written."""
+
+    path: Path
+    document: dict[str, Any]
+    changes: list[lockfile.Change]  # [] when the file is current or did not exist
+    existed: bool
+    current: bool  # the file on disk is exactly what `factory lock` writes now
+    written: bool
+
+
+def lock(workspace: Workspace, board: Board, *, check: bool = False, etc_apt: Path = Path("/etc/apt")) -> LockOutcome:
+    """Resolve every external input of the catalogue into factory.lock (see factory.lockfile); with `check`,
+    only compare. All is resolved in memory first, so an unreachable mirror, an index that does not match
+    its Release file or a missing tool leaves the old file untouched (EnvironmentProblem)."""
+    from factory import aptsources, archive, osbase
+    from factory.engine.host import ENGINE_PACKAGES
+    from factory.engine.layout import Layout
+    from factory.process import Runner
+
+    cat = workspace.catalogue
+    release = cat.os.release
+    mirrors = osbase.mirrors_for(cat.os, workspace.site, aptsources.read(etc_apt))
+    arches = lockfile.architectures(cat)
+    fetcher = archive.Fetcher()
+    indexes = archive.read_indexes(fetcher, mirrors.suites(release), release, arches, board.note)
+    engine_suite = Layout.from_env(os.environ).engine_suite
+    engine_indexes = (
+        indexes
+        if engine_suite == release
+        else archive.read_indexes(fetcher, mirrors.suites(engine_suite), engine_suite, arches, board.note)
+    )
+    document = lockfile.resolve(
+        cat,
+        indexes,
+        suites=[suite for _, suite in mirrors.suites(release)],
+        tools=lockfile.tool_versions(Runner()),
+        engine_suite=engine_suite,
+        engine_indexes=engine_indexes,
+        engine_packages=ENGINE_PACKAGES,
+    )
+    text = lockfile.dumps(document)
+    path = workspace.project.root / lockfile.LOCK_FILE
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    current = old == text
+    changes = [] if current or old is None else _lock_changes(old, document)
+    written = not check and not current
+    if written:
+        records.atomic_write(path, text)
+    return LockOutcome(path, document, changes, old is not None, current, written)
+
+
+def _lock_changes(old_text: str, document: dict[str, Any]) -> list[lockfile.Change]:
+    """What moved from the old file's text to `document`; a file that differs only in form says so."""
+    try:
+        old = lockfile.loads(old_text)
+    except DefinitionError as exc:
+        return [lockfile.Change(lockfile.LOCK_FILE, f"unreadable ({exc})", "as `factory lock` writes it")]
+    return lockfile.diff(old, document) or [
+        lockfile.Change(lockfile.LOCK_FILE, "edited by hand or by another factory", "as `factory lock` writes it")
+    ]
 
 
 # -- lint ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import CopyOutcome, PruneOutcome, PublishOutcome, ScanOutcome, Verification
+    from factory.pipeline import CopyOutcome, LockOutcome, PruneOutcome, PublishOutcome, ScanOutcome, Verification
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -137,6 +137,43 @@ def drift(difference: str, files: int, output: str) -> None:
         )
     else:
         click.echo(f"ok: rendered/ is up to date ({files} files)")
+
+
+def locked(outcome: LockOutcome, output: str, *, check: bool) -> None:
+    """What moved in factory.lock (one line per fact), then the verdict; --check fails on any difference."""
+    changes = [{"what": c.what, "old": c.old, "new": c.new} for c in outcome.changes]
+    counts = {section: len(outcome.document[section]) for section in ("targets", "downloads", "images")}
+    packages = sum(len(by_name) for by_arch in outcome.document["packages"].values() for by_name in by_arch.values())
+    if output == "json":
+        echo_json(
+            {
+                "ok": outcome.current or not check,
+                "file": str(outcome.path),
+                "current": outcome.current,
+                "existed": outcome.existed,
+                "written": outcome.written,
+                "changes": changes,
+                "packages": packages,
+                **counts,
+            }
+        )
+        return
+    for change in outcome.changes:
+        if change.old is None:
+            click.echo(f"+ {change.what}" + (f": {change.new}" if change.new else ""))
+        elif change.new is None:
+            click.echo(f"- {change.what}" + (f": {change.old}" if change.old else ""))
+        else:
+            click.echo(f"~ {change.what}: {change.old} -> {change.new}")
+    name = outcome.path.name
+    summary = f"{packages} packages of {counts['targets']} targets, {counts['downloads']} with downloads"
+    if outcome.current:
+        click.echo(f"ok: {name} is current ({summary})")
+    elif check:
+        what = f"{len(outcome.changes)} changes" if outcome.existed else "it does not exist"
+        click.echo(style("error: ", "red", bold=True) + f"{name} is stale ({what}): run `factory lock`", err=True)
+    else:
+        click.echo(f"wrote {outcome.path} ({summary}; {len(outcome.changes)} changes)")
 
 
 def rendered(files: int, changed: list[str], report: Report | None, threshold: Severity, output: str) -> None:

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 FACTORY = Path(sys.executable).parent / "factory"
 
 
-@pytest.mark.parametrize("args", [[], ["validate"], ["render"], ["lint"], ["list"]])
+@pytest.mark.parametrize("args", [[], ["validate"], ["render"], ["lint"], ["list"], ["lock"]])
 def test_help_everywhere(args: list[str]) -> None:
     result = CliRunner().invoke(main, [*args, "--help"])
     assert result.exit_code == 0
