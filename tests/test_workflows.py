@@ -3,8 +3,10 @@ flag they run exists (`factory CMD --help`), and each does what it promises (one
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from factory import preview
+from factory import record as records
 from factory.cli import main
 from tests.conftest import REPO
 
@@ -151,6 +154,13 @@ def test_every_factory_command_and_flag_a_workflow_runs_exists(workflow: Path) -
     assert problems == []
 
 
+def test_the_workflows_run_the_preview_and_the_rebuild() -> None:
+    calls = {w.name: [c[0] for s in _scripts(w) for c in factory_calls(s)] for w in WORKFLOWS}
+    assert "preview" in calls["pr-preview.yml"]
+    assert {"plan", "publish", "report"} <= set(calls["rebuild.yml"])
+    assert {"build", "verify", "scan"} <= set(calls["rebuild-wave.yml"])
+
+
 # -- what each workflow promises -------------------------------------------------------------------
 
 
@@ -172,3 +182,50 @@ def test_pr_preview_comments_once_then_fails_on_lint_errors_or_drift() -> None:
     assert names[-1] == "Fail on lint errors or drift"  # after the comment and the artifacts
     uploads = [s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert "rendered/" in uploads and any("preview.md" in p for p in uploads)
+
+
+def test_rebuild_runs_one_at_a_time_in_as_many_waves_as_the_plan_allows() -> None:
+    workflow = _workflow(REPO / ".github" / "workflows" / "rebuild.yml")
+    assert workflow["concurrency"] == {"group": "rebuild", "cancel-in-progress": False}
+    assert set(workflow[True]) == {"schedule", "workflow_dispatch"}  # YAML 1.1 reads `on` as true
+    assert "targets" in workflow[True]["workflow_dispatch"]["inputs"]
+    waves = sorted(j for j in workflow["jobs"] if j.startswith("wave-"))
+    plan_script = next(s["run"] for s in workflow["jobs"]["plan"]["steps"] if "github-matrix" in s.get("run", ""))
+    limit = int(re.search(r"\(\.waves \| length\) <= (\d+)", plan_script).group(1))  # type: ignore[union-attr]
+    assert len(waves) == limit
+    for number, job in enumerate(waves, start=1):
+        assert workflow["jobs"][job]["with"]["wave"] == number - 1
+        assert number == 1 or f"wave-{number - 1}" in workflow["jobs"][job]["needs"]
+    assert workflow["jobs"]["failure-issue"]["if"] == "failure()"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (GitHub's runners have it)")
+def test_merge_records_makes_one_record_per_image(tmp_path: Path) -> None:
+    def record(platform: str, digest: str) -> records.BuildRecord:
+        target = records.TargetResult(
+            "tool:1.0-runtime", "tool", "1.0", "runtime", "tool/1.0/runtime/Dockerfile", "0" * 64, [platform], [],
+            status=records.Status.BUILT, reference=f"r.example/s/tool:1.0-runtime-{platform[-5:]}", digest=digest,
+            images={platform: records.PlatformResult(digest, 10, 2)},
+            verdicts={"verify": {platform: records.Verdict(True, "ok", "t")}},
+        )  # fmt: skip
+        return records.BuildRecord(f"run-{platform[-5:]}", "t", "r.example", "abc", 0, "0.1.0", targets=[target])
+
+    paths = []
+    for platform, digest in (("linux/amd64", "sha256:" + "1" * 64), ("linux/arm64", "sha256:" + "2" * 64)):
+        paths.append(tmp_path / f"{platform[-5:]}.json")
+        paths[-1].write_text(json.dumps(record(platform, digest).to_json()))
+    index = {"tool:1.0-runtime": {"reference": "r.example/s/tool:1.0-runtime-amd64", "digest": "sha256:" + "9" * 64}}
+    (tmp_path / "indexes.json").write_text(json.dumps(index))
+    done = subprocess.run(
+        ["jq", "-s", "--slurpfile", "indexes", str(tmp_path / "indexes.json"), "-f", str(REPO / ".ci/merge-records.jq")]
+        + [str(p) for p in paths],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    merged = records.BuildRecord.from_json(json.loads(done.stdout))
+    (target,) = merged.targets
+    assert target.platforms == ["linux/amd64", "linux/arm64"]
+    assert set(target.images) == set(target.verdicts["verify"]) == {"linux/amd64", "linux/arm64"}
+    assert (target.digest, target.reference) == ("sha256:" + "9" * 64, "r.example/s/tool:1.0-runtime-amd64")
+    assert target.passed("verify") and merged.run_id == "run-amd64"
