@@ -353,6 +353,62 @@ def _exit_for_lint(report: Report, threshold: Severity) -> None:
         sys.exit(int(ExitCode.LINT_FAILED))
 
 
+@main.command()
+@click.option(
+    "--base",
+    "base_ref",
+    required=True,
+    metavar="REF",
+    help="The git ref to compare with (e.g. origin/main), rendered from git itself with its own stacks and templates.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+    help="markdown: the pull-request comment (within 60,000 characters); json: the same data, whole.",
+)
+@click.option(
+    "--full",
+    "full_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write the whole Markdown, never truncated, to FILE.",
+)
+@FAILURE_THRESHOLD
+@click.option("--no-tools", is_flag=True, help="Lint with the own rules only (no hadolint, shellcheck or trivy).")
+@click.pass_context
+def preview(
+    ctx: click.Context, base_ref: str, output: str, full_path: Path | None, failure_threshold: str, no_tools: bool
+) -> None:
+    """Preview a change for its pull request: the rendered images against the base ref, and why.
+
+    Renders the base ref from git (a temporary worktree, removed afterwards)
+    and the working tree, both in memory, and shows per image what changed
+    and why, the rebuild plan in waves, the image graph, the lint of the new
+    render, risky edits and the diffs (identical ones grouped). The Markdown
+    starts with the marker <!-- factory-preview --> and stays within 60,000
+    characters (past that it says TRUNCATED: see --full); with
+    $GITHUB_STEP_SUMMARY set, the whole preview is also appended there.
+    Exit 1 when rendered/ is stale, 6 when lint findings reach
+    --failure-threshold, 2 when REF names no commit.
+    """
+    from factory import pipeline
+
+    project = _project(ctx)
+    tools = () if no_tools else LINT_TOOLS
+    result = pipeline.preview(project, base_ref, tools=tools, ignore_file=_ignore_file(project.root, None))
+    threshold = _severity(failure_threshold)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    present.preview(result, threshold, output, full=full_path, summary=Path(summary) if summary else None)
+    if result.stale:
+        sys.exit(int(ExitCode.CHECK_FAILED))
+    if result.lint.failed(threshold):
+        sys.exit(int(ExitCode.LINT_FAILED))
+
+
 def _lint_workspace(ctx: click.Context, *, explicit: bool) -> Workspace | None:
     """The project for linting; with explicit paths an invalid or missing project is no obstacle."""
     try:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from factory import lockfile, model, references, rendered, site
 from factory import record as records
-from factory.errors import CheckFailed, DefinitionError, FactoryError, Problem, UsageProblem
+from factory.errors import CheckFailed, DefinitionError, FactoryError, Problem, RenderError, UsageProblem
 from factory.progress import Board
 from factory.project import Project
 from factory.render import RenderedFile, Renderer
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from factory.lint.ignores import IgnoreFile
     from factory.lint.runner import Report
     from factory.osbase import Bootstrapper, Rootfs
+    from factory.preview import Preview, Side
     from factory.scan import DbInfo, ImageScan
     from factory.verify import ImageVerification
 
@@ -174,11 +175,9 @@ def render_and_lint(
 
 def require_current(workspace: Workspace, stacks: Iterable[str] | None = None, syntax: str | None = None) -> None:
     """Refuse to go on from a stale rendered/ (what `render --check` would report)."""
-    difference = drift(workspace, render(workspace, stacks, syntax), stacks)
-    if difference:
-        changed = sorted({line[6:].split("\t")[0] for line in difference.splitlines() if line.startswith("+++ b/")})
-        removed = sorted({line[6:] for line in difference.splitlines() if line.startswith("--- a/")} - set(changed))
-        files = ", ".join([*changed, *removed][:5])
+    stale = stale_files(drift(workspace, render(workspace, stacks, syntax), stacks))
+    if stale:
+        files = ", ".join(f"rendered/{path}" for path in stale[:5])
         raise CheckFailed(f"rendered/ is stale ({files}): run `factory render` and commit the result first")
 
 
@@ -249,6 +248,14 @@ def _lock_changes(old_text: str, document: dict[str, Any]) -> list[lockfile.Chan
     ]
 
 
+def stale_files(difference: str) -> list[str]:
+    """The paths under rendered/ that a `drift` diff changes, adds or removes (those changed first)."""
+    named = [line.split("\t")[0] for line in difference.splitlines() if line.startswith(("+++ b/", "--- a/"))]
+    changed = sorted({n[6:] for n in named if n.startswith("+++ b/")})
+    removed = sorted({n[6:] for n in named if n.startswith("--- a/")} - set(changed))
+    return [p.removeprefix("rendered/") for p in [*changed, *removed]]
+
+
 # -- lint ----------------------------------------------------------------------------------
 
 
@@ -306,6 +313,73 @@ def bootstrap(
     """Bootstrap (or reuse from the cache) the OS root filesystem of each platform (default: all of the OS)."""
     boot = bootstrapper(workspace, refresh=refresh)
     return [boot.rootfs(p.split("/")[1], board.note) for p in (platforms or workspace.catalogue.os.platforms)]
+
+
+# -- preview -------------------------------------------------------------------------------
+
+
+def preview(
+    project: Project,
+    base_ref: str,
+    *,
+    tools: Sequence[str] = TOOLS,
+    ignore_file: IgnoreFile | None = None,
+) -> Preview:
+    """The PR preview: the working tree's render against the base ref's, both in memory, with the plan and lint.
+
+    The base is rendered from git itself (a temporary worktree of `base_ref`,
+    with its own stacks and templates), never from its committed rendered/;
+    the working tree's rendered/ on disk is only compared with its own render
+    (stale: the check fails).
+    """
+    from factory import preview as previewing
+    from factory import worktree
+
+    workspace = Workspace.open(project)
+    files = render(workspace)
+    stale = stale_files(drift(workspace, files))
+    head = previewing.Side(project.root, workspace.catalogue, {f.path: f.content for f in files})
+    with worktree.checkout(project.root, base_ref) as base:
+        changes = previewing.compare(_base_side(base.project, base_ref), head)
+    report = _lint_render(workspace, files, tools, ignore_file)
+    reasons = {c.target: c.reasons for c in changes if c.status is not previewing.Status.REMOVED}
+    plan = previewing.plan(workspace.catalogue, reasons)
+    return previewing.Preview(
+        base_ref, base.commit, tuple(changes), tuple(plan), workspace.catalogue, report, tuple(stale)
+    )
+
+
+def _base_side(root: Path, ref: str) -> Side:
+    """The base ref's catalogue rendered in memory; a ref without stacks/ has no images yet."""
+    from factory import preview as previewing
+
+    if not (root / "stacks").is_dir():
+        return previewing.Side(root, None, {})
+    try:
+        workspace = Workspace.open(Project(root))
+        files = render(workspace)
+    except DefinitionError as exc:
+        raise DefinitionError([dataclasses.replace(p, file=f"{ref}:{p.file}") for p in exc.problems]) from exc
+    except RenderError as exc:
+        raise RenderError(f"{ref}: {exc}") from exc
+    return previewing.Side(root, workspace.catalogue, {f.path: f.content for f in files})
+
+
+def _lint_render(
+    workspace: Workspace, files: list[RenderedFile], tools: Sequence[str], ignore_file: IgnoreFile | None
+) -> Report:
+    """Lint a render held in memory: written to a temporary rendered/, findings named as in the project."""
+    import tempfile
+
+    from factory.lint.runner import display_name
+
+    with tempfile.TemporaryDirectory(prefix="factory-preview-") as temporary:
+        top = Path(temporary).resolve()
+        rendered.write(top / "rendered", files)
+        # the ignore file's paths are relative to the project root: here, to the temporary directory
+        moved = dataclasses.replace(ignore_file, directory=top) if ignore_file is not None else None
+        report = lint(workspace, [top / "rendered"], tools=tools, ignore_file=moved)
+        return report.moved(display_name(top / "rendered"), "rendered")
 
 
 # -- build ---------------------------------------------------------------------------------

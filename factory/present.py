@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from factory import __version__
-from factory.errors import DefinitionError, FactoryError, Problem
+from factory.errors import DefinitionError, FactoryError, Problem, UsageProblem
 
 if TYPE_CHECKING:
     from factory import model
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
     from factory.pipeline import CopyOutcome, LockOutcome, PruneOutcome, PublishOutcome, ScanOutcome, Verification
+    from factory.preview import Preview
 
 
 def colour_enabled(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -209,6 +210,34 @@ def lint(report: Report, threshold: Severity, output: str, *, only_failing: bool
     verdict = lint_report.summary(report, threshold)
     word, rest = verdict.split(" ", 1)
     click.echo(style(word, "red" if report.failed(threshold) else "green") + " " + rest, err=True)
+
+
+SUMMARY_LIMIT = 1_000_000  # characters; GitHub refuses a step summary over 1 MiB
+
+
+def preview(
+    result: Preview, threshold: Severity, output: str, *, full: Path | None = None, summary: Path | None = None
+) -> None:
+    """The PR preview: Markdown within the comment budget (or JSON) on stdout; the whole Markdown to `full`,
+    and appended to the step summary `summary`."""
+    from factory import preview as previewing
+
+    if full is not None:
+        _write(full, previewing.markdown(result, threshold, budget=None), "--full")
+    if summary is not None:
+        _write(summary, previewing.markdown(result, threshold, budget=SUMMARY_LIMIT), "GITHUB_STEP_SUMMARY", "a")
+    if output == "json":
+        echo_json(previewing.document(result, threshold))
+    else:
+        click.echo(previewing.markdown(result, threshold), nl=False)
+
+
+def _write(path: Path, text: str, what: str, mode: str = "w") -> None:
+    try:
+        with path.open(mode, encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageProblem(f"{what}: cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def pinned(written: Path, changed: list[str], output: str) -> None:

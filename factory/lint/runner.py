@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,24 @@ class Report:
 
     def failed(self, threshold: Severity) -> bool:
         return bool(self.at_or_above(threshold))
+
+    def moved(self, old: str, new: str) -> Report:
+        """The same report with the files under the directory `old` named under `new` (a copy linted elsewhere)."""
+
+        def name(file: str) -> str:
+            return new + file[len(old) :] if file.startswith(old + "/") else file
+
+        def finding(f: Finding) -> Finding:
+            return dataclasses.replace(f, file=name(f.file))
+
+        return dataclasses.replace(
+            self,
+            files=tuple(name(f) for f in self.files),
+            findings=tuple(finding(f) for f in self.findings),
+            suppressed=tuple(
+                dataclasses.replace(s, finding=finding(s.finding), where=name(s.where)) for s in self.suppressed
+            ),
+        )
 
     def counts(self) -> dict[str, int]:
         """Findings per severity, plus how many were suppressed."""
