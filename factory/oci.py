@@ -65,6 +65,23 @@ class RegistryClient:
         media = headers.get("Content-Type", "").split(";")[0]
         return media, digest, json.loads(body)
 
+    def tags(self, repo: str) -> list[str]:
+        """Every tag of a repository ([] when it does not exist)."""
+        try:
+            body, _ = self._get(f"/v2/{repo}/tags/list", "application/json")
+        except FileNotFoundError:
+            return []
+        return [str(t) for t in (json.loads(body).get("tags") or [])]
+
+    def digest_of(self, repo: str, reference: str) -> str | None:
+        """The digest a tag names (a HEAD request; None when the tag does not exist)."""
+        try:
+            _, headers = self._get(f"/v2/{repo}/manifests/{reference}", ACCEPT, method="HEAD")
+        except FileNotFoundError:
+            return None
+        digest = headers.get("Docker-Content-Digest")
+        return str(digest) if digest else None
+
     def blob_json(self, repo: str, digest: str) -> dict[str, Any]:
         """A JSON blob (an image config) by digest, checked against it."""
         body, _ = self._get(f"/v2/{repo}/blobs/{digest}", "application/octet-stream")

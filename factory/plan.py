@@ -71,7 +71,7 @@ class Published:
     build_key: str | None
     base_digest: str | None
     revision: str | None
-    created: dt.datetime | None
+    created: dt.datetime | None  # when it was published (its dated tag), else its created label
     platforms: tuple[str, ...]
     manifests: Mapping[str, str] = field(default_factory=dict)  # platform -> its manifest digest
 
@@ -264,17 +264,34 @@ def read_published(client: RegistryClient, repository_path: str, tag: str) -> Pu
     by_platform = {platform_name(m["platform"]): str(m["digest"]) for m in manifests}
     _, _, first = client.get_manifest(repository_path, manifests[0]["digest"])
     labels = (client.blob_json(repository_path, first["config"]["digest"]).get("config") or {}).get("Labels") or {}
-    created = labels.get("org.opencontainers.image.created")
+    built = _published_on(client, repository_path, tag, digest) or _parse_time(
+        labels.get("org.opencontainers.image.created")  # the commit's date (builds are reproducible): a floor
+    )
     return Published(
         reference=f"{client.host}/{repository_path}:{tag}",
         digest=digest,
         build_key=labels.get(BUILD_KEY_LABEL),
         base_digest=labels.get("org.opencontainers.image.base.digest"),
         revision=labels.get("org.opencontainers.image.revision"),
-        created=_parse_time(created),
+        created=built,
         platforms=tuple(sorted(by_platform)),
         manifests=by_platform,
     )
+
+
+def _published_on(client: RegistryClient, repository_path: str, tag: str, digest: str) -> dt.datetime | None:
+    """The day `digest` was published under `tag`: the date of its newest immutable tag (`3.13-20261207`).
+
+    The image's own created label is the commit's date (builds take SOURCE_DATE_EPOCH from it), not when
+    its packages were installed; the dated tag is. Newest first: usually the first one read matches.
+    """
+    from factory.publish import dated
+
+    found = [(when, name) for name in client.tags(repository_path) if (when := dated(tag, name)) is not None]
+    for (day, _), name in sorted(found, reverse=True):
+        if client.digest_of(repository_path, name) == digest:
+            return dt.datetime.strptime(day, "%Y%m%d").replace(tzinfo=dt.UTC)
+    return None
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:

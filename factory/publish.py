@@ -42,6 +42,12 @@ LOCK_WAIT_S = 600.0
 _DATED = re.compile(r"-(?P<date>[0-9]{8})(?:\.(?P<n>[0-9]+))?")
 
 
+def dated(primary: str, tag: str) -> tuple[str, int] | None:
+    """(YYYYMMDD, n) when `tag` is an immutable dated tag of `primary` (`3.13-20261202`, `3.13-20261202.1`)."""
+    match = _DATED.fullmatch(tag[len(primary) :]) if tag.startswith(primary + "-") else None
+    return (match["date"], int(match["n"] or 0)) if match else None
+
+
 class PublishFailed(FactoryError):
     """A write could not be completed or did not read back as written; nothing after it was done."""
 
@@ -267,7 +273,7 @@ def immutable_tag(primary: str, digest: str, existing: Mapping[str, str | None],
     `existing` maps the repository's tags to their digests. Returns (tag, already there).
     """
     for tag, points_to in sorted(existing.items()):
-        if tag.startswith(primary + "-") and _DATED.fullmatch(tag[len(primary) :]) and points_to == digest:
+        if dated(primary, tag) is not None and points_to == digest:
             return tag, True
     stem = f"{primary}-{today:%Y%m%d}"
     if stem not in existing:
@@ -516,15 +522,9 @@ def history(repository: str, rolling: str, oras: Oras, cosign: Cosign) -> list[R
     """Every immutable dated tag of `rolling` in `repository`, newest first, with the note each digest carries."""
     from factory import attestations as attesting
 
-    dated = [t for t in oras.tags(repository) if t.startswith(rolling + "-") and _DATED.fullmatch(t[len(rolling) :])]
-
-    def order(tag: str) -> tuple[str, int]:
-        match = _DATED.fullmatch(tag[len(rolling) :])
-        assert match is not None
-        return match["date"], int(match["n"] or 0)
-
+    found = [(when, tag) for tag in oras.tags(repository) if (when := dated(rolling, tag)) is not None]
     releases = []
-    for tag in sorted(dated, key=order, reverse=True):
+    for _, tag in sorted(found, reverse=True):
         digest = oras.resolve(f"{repository}:{tag}")
         if digest is None:
             continue

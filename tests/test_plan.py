@@ -166,6 +166,12 @@ class FakeRegistry:
     def blob_json(self, repo: str, digest: str) -> dict[str, Any]:
         return self.documents[digest]
 
+    def tags(self, repo: str) -> list[str]:
+        return [t for t in self.documents if not t.startswith("sha256:")]
+
+    def digest_of(self, repo: str, reference: str) -> str | None:
+        return self.documents.get("@" + reference)
+
 
 def test_what_is_published_is_read_from_the_index_and_the_labels() -> None:
     labels = {
@@ -187,7 +193,15 @@ def test_what_is_published_is_read_from_the_index_and_the_labels() -> None:
     image = plan.read_published(registry, "base/python", "3.13")  # type: ignore[arg-type]
     assert image is not None
     assert (image.build_key, image.base_digest, image.revision) == (KEY, OS_DIGEST, "abc123")
+    # no dated tag: the created label (the commit's date) is all there is
     assert image.created == dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    # the newest dated tag that names this digest says when it was published
+    index = "sha256:" + "i" * 64
+    registry.documents.update(
+        {"3.13-20261205": {}, "@3.13-20261205": index, "3.13-20261206": {}, "@3.13-20261206": "x"}
+    )
+    image = plan.read_published(registry, "base/python", "3.13")  # type: ignore[arg-type]
+    assert image is not None and image.created == dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
     assert image.manifests == {"linux/amd64": amd, "linux/arm64": arm}
     assert plan.read_published(registry, "base/python", "3.12") is None  # type: ignore[arg-type]
     single = FakeRegistry({"1": {"config": {}, "layers": []}})
