@@ -44,10 +44,6 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 # -- the factory commands the workflows run --------------------------------------------------------
 
-# Commands of issue 10 written on other branches at the same time. A workflow may call
-# them before they exist here; once one exists, its flags are checked like any other.
-# Remove the entries once they are merged.
-PENDING = {"plan", "lock", "changelog"}
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
 COMMAND_START = {"|", "||", "&&", ";", "(", "&", "!", "then", "do", "else"}
 
@@ -116,7 +112,7 @@ def check_call(words: list[str]) -> list[str]:
     while rest and not rest[0].startswith("-"):
         text = _help([*path, rest[0]])
         if text is None:
-            return [] if not path and rest[0] in PENDING else [f"no command `factory {' '.join([*path, rest[0]])}`"]
+            return [f"no command `factory {' '.join([*path, rest[0]])}`"]
         path.append(rest.pop(0))
         if "\nCommands:\n" not in text:
             break
