@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -103,3 +104,51 @@ def test_whole_catalogue_is_scanned_against_a_planted_db(tmp_path: Path) -> None
             assert ("CVE-2099-3001", "libc6", "own") in failing
         else:  # from the OS layers, unless apt upgraded libc6 in the image's own (a point release since)
             assert failing & {("CVE-2099-3001", "libc6", "base"), ("CVE-2099-3001", "libc6", "own")}, image["target"]
+
+
+def test_the_main_job_publishes_the_catalogue_and_then_plans_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`factory run` on the catalogue as a new user runs it (no signing key yet: it makes one under ~/.config),
+    with a planted empty DB: every image built (from the cache of the build above), verified, scanned, signed,
+    attested and published, then a report; every signature and SBOM checks with cosign, and the next
+    `run --plan` finds nothing to rebuild."""
+    now = dt.datetime.now(dt.UTC)
+    write_db(tmp_path / "db", [], next_update=now + dt.timedelta(days=365), updated_at=now)
+    project = tmp_path / "project"
+    for part in ("stacks", "templates", "rendered"):
+        shutil.copytree(REPO / part, project / part)
+    namespace = f"factory-test-run-{secrets.token_hex(3)}"
+    (project / "factory.yaml").write_text(
+        f"scan:\n  db: {{cache_dir: {tmp_path / 'db'}}}\npublish:\n  namespace: {namespace}\n"
+    )
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the embedded default key goes under ~/.config
+    result = CliRunner().invoke(main, ["--root", str(project), "run", "--output", "json"])
+    assert result.exit_code == 0, result.output[-4000:]
+    assert "no signing key yet: generated" in result.stderr
+    report = json.loads(result.stdout)
+    catalogue = Project(REPO).load()
+    assert report["summary"] == {
+        "images": len(catalogue.targets),
+        "published": len(catalogue.targets),
+        "not_published": 0,
+    }
+    public = str(tmp_path / "home" / ".config" / "factory" / "cosign.pub")
+    cosign = [find_tool("cosign"), "verify-attestation", "--key", public, "--insecure-ignore-tlog", "--type"]
+    for image in report["images"]:
+        published = image["published"]
+        assert published["repository"] == f"127.0.0.1:5000/{namespace}/{image['target'].split(':')[0]}"
+        verify = [find_tool("cosign"), "verify", "--key", public, "--insecure-ignore-tlog", published["references"][-1]]
+        signed = subprocess.run(verify, capture_output=True, text=True, check=False)
+        assert signed.returncode == 0, (image["target"], signed.stderr[-1000:])
+        for platform, entry in image["platforms"].items():
+            sbom = subprocess.run([*cosign, "cyclonedx", entry["sbom"]["attestation"]], capture_output=True, text=True)
+            assert sbom.returncode == 0, (image["target"], platform, sbom.stderr[-1000:])
+            assert entry["verify"]["passed"] and entry["scan"]["passed"]
+    assert (project / ".factory" / "builds" / report["run"] / "report.md").is_file()
+
+    again = CliRunner().invoke(main, ["--root", str(project), "run", "--plan", "--output", "json"])
+    assert again.exit_code == 0, again.output[-4000:]
+    planned = json.loads(again.stdout)
+    assert planned["rebuild"] == [], planned["rebuild"][:2]
+    assert {e["target"] for e in planned["unchanged"]} == {t.id for t in catalogue.targets}
