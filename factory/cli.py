@@ -177,7 +177,7 @@ def list_targets(ctx: click.Context, output: str, stacks: tuple[str, ...]) -> No
     from factory import matrix
 
     workspace = _workspace(ctx)
-    present.matrix(matrix.rows(workspace.catalogue, workspace.scope(stacks)), output)
+    present.matrix(matrix.rows(workspace.catalogue, workspace.scope(stacks), workspace.site.publish), output)
 
 
 @main.command()

@@ -6,15 +6,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from factory import model
+from factory.site import PublishSettings
 
 
-def rows(catalogue: model.Catalogue, stacks: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """One row per target in build order (the OS base, itself a target of the stack `os`, first)."""
+def rows(
+    catalogue: model.Catalogue, stacks: Iterable[str] | None = None, publish: PublishSettings | None = None
+) -> list[dict[str, Any]]:
+    """One row per target in build order (the OS base, itself a target of the stack `os`, first), each with the
+    references its final tags have (factory.yaml `publish:`), for CI and consumers to read."""
     wanted = set(stacks) if stacks is not None else None
-    return [_row(t) for t in catalogue.targets if wanted is None or t.stack in wanted]
+    publish = publish or PublishSettings()
+    return [_row(t, publish) for t in catalogue.targets if wanted is None or t.stack in wanted]
 
 
-def _row(target: model.Target) -> dict[str, Any]:
+def _row(target: model.Target, publish: PublishSettings) -> dict[str, Any]:
     return {
         "id": target.id,
         "stack": target.stack,
@@ -25,4 +30,5 @@ def _row(target: model.Target) -> dict[str, Any]:
         "tags": list(target.references),
         "base": target.base.target_id,
         "dockerfile": target.dockerfile,
+        "published": [f"{publish.repository(target.image)}:{tag}" for tag in target.tags],
     }

@@ -59,7 +59,21 @@ def test_list_json_is_a_ci_matrix() -> None:
         "tags": ["python:3.13", "python:3"],
         "base": "os:trixie",
         "dockerfile": "python/3.13/runtime/Dockerfile",
+        "published": ["127.0.0.1:5000/base/python:3.13", "127.0.0.1:5000/base/python:3"],
     }
+
+
+def test_list_json_shows_the_final_references_where_factory_yaml_puts_them(
+    make_project: Callable[..., Path],
+) -> None:
+    root = make_project(files={"factory.yaml": "publish: {registry: registry.example:5000, namespace: images/base}\n"})
+    result = CliRunner().invoke(main, ["--root", str(root), "list", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    tool = next(r for r in json.loads(result.stdout) if r["id"] == "tool:1.0-runtime")
+    assert tool["published"] == [
+        "registry.example:5000/images/base/tool:1.0",
+        "registry.example:5000/images/base/tool:1",
+    ]
 
 
 def test_list_json_names_each_target_once_the_os_first() -> None:
