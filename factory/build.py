@@ -31,6 +31,7 @@ from factory.buildinfo import (
     build_key,
     helper_platform,
     host_platform,
+    image_annotations,
     image_labels,
     ref_arg,
     vcs_info,
@@ -276,6 +277,7 @@ class BuildRun:
             metadata_file=metadata,
             no_cache=self.no_cache,
             labels=labels or {},
+            annotations=image_annotations(labels or {}, build_args),
         )
         unset = ("BUILDX_BUILDER", "DOCKER_HOST") if request.docker_context else ()
         feed = BuildkitFeed(self.board, step.id, platforms)

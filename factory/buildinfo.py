@@ -95,6 +95,17 @@ def image_labels(
     return labels
 
 
+def image_annotations(labels: Mapping[str, str], build_args: Mapping[str, str]) -> dict[str, str]:
+    """The OCI annotations of an image's index and manifests: what its labels say of its making (version,
+    parent, build key, source), with when and from which commit, so tools read them without the config."""
+    annotations = {name: value for name, value in labels.items() if value}
+    if build_args.get("BUILD_DATE"):
+        annotations["org.opencontainers.image.created"] = build_args["BUILD_DATE"]
+    if build_args.get("VCS_REF"):
+        annotations["org.opencontainers.image.revision"] = build_args["VCS_REF"]
+    return annotations
+
+
 def vcs_info(root: Path) -> tuple[str, int]:
     """(HEAD commit, its commit time) — stable inputs for labels, so rebuilds stay reproducible."""
     epoch_env = os.environ.get("SOURCE_DATE_EPOCH")

@@ -36,6 +36,7 @@ class BuildRequest:
     push: bool = True
     no_cache: bool = False  # rebuild every step; cache is still exported for later runs
     labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)  # OCI annotations on the index and manifests
 
 
 def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
@@ -46,6 +47,8 @@ def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
     else:
         output += [f"compression={request.compression}", "force-compression=true"]
     output.append("oci-mediatypes=true")
+    for name, value in sorted(request.annotations.items()):  # registries and updaters read these without a pull
+        output += [_csv(f"annotation-index.{name}={value}"), _csv(f"annotation-manifest.{name}={value}")]
     parts: list[str | None] = [
         docker,
         *_opt("--context", request.docker_context),
@@ -93,6 +96,11 @@ def imagetools_create(
 def proxy_args(environ: Mapping[str, str]) -> tuple[str, ...]:
     """Names of the proxy build args set in `environ` (passed by name, never by value)."""
     return proxies.build_args_set(environ)
+
+
+def _csv(field: str) -> str:
+    """One field of buildx's comma-separated --output value, quoted when it holds a comma or a quote."""
+    return f'"{field.replace(chr(34), chr(34) * 2)}"' if any(c in field for c in ',"') else field
 
 
 def _opt(flag: str, value: str | None) -> list[str | None]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from factory import buildx
@@ -77,3 +78,21 @@ def test_imagetools_create() -> None:
     assert buildx.imagetools_create("r:t", ["r:t-linux-amd64", "r:t-linux-arm64"]) == [
         "docker", "buildx", "imagetools", "create", "--tag", "r:t", "r:t-linux-amd64", "r:t-linux-arm64",
     ]  # fmt: skip
+
+
+def test_annotations_go_on_the_index_and_the_manifests_quoted_as_buildx_reads_csv(tmp_path: Path) -> None:
+    from factory.buildinfo import image_annotations
+
+    labels = {"org.opencontainers.image.version": "3.13", "org.opencontainers.image.source": "https://x/a,b"}
+    annotations = image_annotations(labels, {"BUILD_DATE": "2026-12-01T00:00:00Z", "VCS_REF": "abc", "X": "y"})
+    assert annotations == {
+        **labels,
+        "org.opencontainers.image.created": "2026-12-01T00:00:00Z",
+        "org.opencontainers.image.revision": "abc",
+    }
+    request = buildx.BuildRequest(tmp_path, tmp_path / "Dockerfile", ("linux/amd64",), "r/x:1", annotations=annotations)
+    output = buildx.argv(request)[buildx.argv(request).index("--output") + 1]
+    fields = next(csv.reader([output]))
+    assert "annotation-index.org.opencontainers.image.version=3.13" in fields
+    assert "annotation-manifest.org.opencontainers.image.revision=abc" in fields
+    assert "annotation-manifest.org.opencontainers.image.source=https://x/a,b" in fields  # one field, quoted

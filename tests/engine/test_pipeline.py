@@ -88,6 +88,14 @@ def test_the_whole_catalogue_is_built_and_verified_on_both_platforms(job: tuple[
     assert labels["io.factory.build-key"] == child.build_key
     assert labels["org.opencontainers.image.version"] == "3.13"
     assert labels["org.opencontainers.image.revision"] == record.vcs_ref != "unknown"
+    # ... and in the annotations of its index and manifests, which tools read without fetching the config
+    fetch = [find_tool("oras"), "manifest", "fetch", "--plain-http"]
+    for pinned in (f"{child.repository}@{child.digest}", f"{child.repository}@{child.images['linux/amd64'].digest}"):
+        manifest = json.loads(subprocess.run([*fetch, pinned], capture_output=True, text=True, check=True).stdout)
+        annotations = manifest.get("annotations") or {}
+        assert annotations.get("io.factory.build-key") == child.build_key, (pinned, annotations)
+        assert annotations.get("org.opencontainers.image.base.digest") == parent.digest
+        assert annotations.get("org.opencontainers.image.revision") == record.vcs_ref
     # every image ran on both platforms, with every check kept by name in the record
     for target in record.targets:
         for platform in target.platforms:
