@@ -745,21 +745,26 @@ def scan(ctx: click.Context, output: str, targets: tuple[str, ...], record_path:
     help="json: `rebuild` (in order, with reasons) and `unchanged`; github-matrix: the waves as job matrices.",
 )
 @click.argument("targets", nargs=-1)
+@click.option("--no-rescan", is_flag=True, help="Do not check the published SBOMs against factory.lock and today's DB.")
 @click.pass_context
-def plan(ctx: click.Context, output: str, targets: tuple[str, ...]) -> None:
+def plan(ctx: click.Context, output: str, targets: tuple[str, ...], no_rescan: bool) -> None:
     """Which targets to rebuild now, in which waves, and why (reads the published images; builds nothing).
 
     Reasons, each with its evidence: never published, definition or template
     changed (which file, by git since the image's commit), parent rebuilt,
     base digest changed, platforms changed, older than the maximum age (30
-    days). Children of a rebuilt parent always rebuild. TARGETS (ids or
-    stacks) keep only those in the plan. An unreadable registry is exit 5.
+    days), a vulnerability of the published SBOM that today's DB says the
+    archive fixes (CVE, severity, fixed version), package updates in
+    factory.lock (a trigger only when one fixes a vulnerability), the
+    version's end of life (noted). Children of a rebuilt parent always
+    rebuild. TARGETS (ids or stacks) keep only those in the plan. An
+    unreadable registry is exit 5.
     """
     from factory import pipeline, progress
 
     workspace = _workspace(ctx)
     with progress.open_board() as board:
-        result = pipeline.plan(workspace, board, targets)
+        result = pipeline.plan(workspace, board, targets, rescan=not no_rescan)
     present.planned(result, output)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -452,11 +452,21 @@ def _published_bases(rebuild: Any) -> dict[str, records.TargetResult]:
 PLAN_READERS = 16  # registry reads in flight while planning
 
 
-def plan(workspace: Workspace, board: Board, selection: Sequence[str] = (), *, now: dt.datetime | None = None) -> Any:
+def plan(
+    workspace: Workspace,
+    board: Board,
+    selection: Sequence[str] = (),
+    *,
+    now: dt.datetime | None = None,
+    rescan: bool = True,
+) -> Any:
     """Which targets to rebuild and why (factory.plan), from a current rendered/ and the published images.
 
     Reads only: the final tag of every target in the publish registry (its
-    labels), git for which sources changed since an image's commit.
+    labels), git for which sources changed since an image's commit, each
+    version's lifecycle, and (`rescan`) each published image's SBOM against
+    factory.lock (the archive's package versions) and today's vulnerability
+    DB (no pull: the SBOM is cached by digest, or made from the registry).
     """
     from factory import plan as planning
     from factory.buildinfo import build_key
@@ -493,10 +503,89 @@ def plan(workspace: Workspace, board: Board, selection: Sequence[str] = (), *, n
                 rendered.sources_of(dockerfile),
             )
         )
+    extra = _lifecycle_reasons(workspace, now.date())
+    if rescan:
+        for target_id, reasons in _rescan_reasons(workspace, board, published, now.date()).items():
+            extra.setdefault(target_id, []).extend(reasons)
     result = planning.decide(
-        today, published, now=now, changed_sources=planning.git_changes(workspace.project.root, Runner())
+        today,
+        published,
+        now=now,
+        changed_sources=planning.git_changes(workspace.project.root, Runner()),
+        extra=extra,
     )
     return result.only(selection, catalogue) if selection else result
+
+
+def _lifecycle_reasons(workspace: Workspace, day: dt.date) -> dict[str, list[Any]]:
+    """A version near or past its end of life, noted on each of its targets (it does not trigger a rebuild)."""
+    from factory import lifecycle
+    from factory import plan as planning
+
+    reasons: dict[str, list[Any]] = {}
+    for target_id, state in lifecycle.states(workspace.catalogue.targets, day).items():
+        if state.level != lifecycle.Level.OK:
+            reasons[target_id] = [planning.Reason(planning.Kind.END_OF_LIFE, state.message, triggers=False)]
+    return reasons
+
+
+def _rescan_reasons(
+    workspace: Workspace, board: Board, published: Mapping[str, Any], day: dt.date
+) -> dict[str, list[Any]]:
+    """Per published target: its SBOMs against factory.lock and today's DB (factory.plan.package_reasons)."""
+    from factory import exceptions as excs
+    from factory import lockfile
+    from factory import plan as planning
+    from factory import scan as scanning
+
+    root, settings = workspace.project.root, workspace.site.scan
+    lock = lockfile.read(root / lockfile.LOCK_FILE)
+    if lock is None:
+        board.note(f"plan: no {lockfile.LOCK_FILE}: package updates not checked (run `factory lock`)")
+    exceptions = excs.load(root, day, root / settings.exceptions)
+    scanner = scanning.Scanner(
+        settings, scanning.Database.of(settings, workspace.site.cache_dir), workspace.site.cache_dir, exceptions, day
+    )
+    try:
+        scanner.prepare_db()
+        with_db = True
+    except FactoryError as exc:
+        board.note(f"plan: published SBOMs not rescanned: {exc}")
+        with_db = False
+    reasons: dict[str, list[Any]] = {}
+    for target_id, image in published.items():
+        if image is None:
+            continue
+        repository = image.reference.rsplit(":", 1)[0]
+        installed: dict[str, str] = {}
+        archive: dict[str, str] = {}
+        fixable: dict[tuple[str, str], planning.Fixable] = {}
+        for platform, digest in sorted(image.manifests.items()):
+            sbom = scanner.sbom(f"{repository}@{digest}", digest, platform)
+            installed.update(_sbom_packages(sbom))
+            if lock is not None:
+                arch = platform.split("/")[1]
+                table = lock["packages"].get(lock["os"]["release"], {}).get(arch, {})
+                archive.update({name: str(entry["version"]) for name, entry in table.items()})
+            if with_db:
+                for finding in scanner.vulnerabilities(sbom, target_id, [], None):
+                    if finding.fixed and not finding.suppressed:
+                        item = planning.Fixable(
+                            finding.id, finding.severity, finding.package, finding.installed, finding.fixed
+                        )
+                        fixable[(finding.id, finding.package)] = item
+        found = planning.package_reasons(installed, archive if lock is not None else {}, list(fixable.values()))
+        if found:
+            reasons[target_id] = found
+    return reasons
+
+
+def _sbom_packages(sbom: Path) -> dict[str, str]:
+    import json
+
+    from factory import notes
+
+    return notes.packages(json.loads(sbom.read_text()))
 
 
 # -- verify --------------------------------------------------------------------------------

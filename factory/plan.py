@@ -24,6 +24,7 @@ from typing import Any
 
 from factory import model
 from factory.buildinfo import BUILD_KEY_LABEL
+from factory.debversion import compare
 from factory.errors import EnvironmentProblem, UsageProblem
 from factory.oci import RegistryClient, platform_name
 from factory.process import Runner
@@ -234,6 +235,48 @@ def _reasons(
 
 def _short(digest: str | None) -> str:
     return (digest or "none")[:19]
+
+
+@dataclass(frozen=True)
+class Fixable:
+    """A vulnerability a rescan of a published SBOM found, with the version that fixes it."""
+
+    id: str
+    severity: str
+    package: str
+    installed: str
+    fixed: str
+
+
+def package_reasons(
+    installed: Mapping[str, str], archive: Mapping[str, str], findings: Sequence[Fixable]
+) -> list[Reason]:
+    """What the archive today offers an image against its SBOM: vulnerabilities a rebuild fixes (a trigger),
+    fixes the archive does not have yet (noted), and package updates (a trigger only when one fixes a
+    vulnerability: the others wait for the maximum age instead of rebuilding every day)."""
+    reasons: list[Reason] = []
+    security: set[str] = set()
+    for item in sorted(findings, key=lambda f: (f.package, f.id)):
+        offered = archive.get(item.package)
+        if offered is not None and compare(offered, item.fixed) >= 0:
+            security.add(item.package)
+            evidence = f"{item.id} ({item.severity}) in {item.package} {item.installed}, fixed in {item.fixed}"
+            reasons.append(Reason(Kind.VULNERABILITY, evidence))
+        else:
+            evidence = f"{item.id} ({item.severity}) in {item.package}: fixed in {item.fixed}, not in the archive yet"
+            reasons.append(Reason(Kind.VULNERABILITY, evidence, triggers=False))
+    updates = {
+        name: (version, archive[name])
+        for name, version in sorted(installed.items())
+        if name in archive and compare(archive[name], version) > 0
+    }
+    if updates:
+        shown = [f"{n} {a} -> {b}" for n, (a, b) in list(updates.items())[:8]]
+        more = f" and {len(updates) - 8} more" if len(updates) > 8 else ""
+        fixes = sorted(security & set(updates))
+        prefix = f"security ({', '.join(fixes)}): " if fixes else ""
+        reasons.append(Reason(Kind.PACKAGES, prefix + ", ".join(shown) + more, triggers=bool(fixes)))
+    return reasons
 
 
 def git_changes(root: Path, runner: Runner) -> Callable[[str, Sequence[str]], list[str] | None]:

@@ -221,3 +221,27 @@ def test_the_plan_command_refuses_an_unreachable_registry(make_project: Any) -> 
     result = runner.invoke(main, ["--root", str(root), "plan", "--output", "json"])
     assert result.exit_code == 5, result.output
     assert "registry 127.0.0.1:9 unreachable" in json.loads(result.stdout)["message"]
+
+
+def test_the_archive_and_a_rescan_say_what_a_rebuild_would_fix() -> None:
+    installed = {"openssl": "3.5.1-1", "zlib1g": "1:1.3", "tzdata": "2025a-1"}
+    archive = {"openssl": "3.5.1-1+deb13u1", "zlib1g": "1:1.3", "tzdata": "2026a-0+deb13u1"}
+    findings = [
+        plan.Fixable("CVE-2026-1", "HIGH", "openssl", "3.5.1-1", "3.5.1-1+deb13u1"),
+        plan.Fixable("CVE-2026-2", "LOW", "zlib1g", "1:1.3", "1:1.3-2"),  # the archive has no fix yet
+    ]
+    reasons = plan.package_reasons(installed, archive, findings)
+    assert [(r.line(), r.triggers) for r in reasons] == [
+        ("vulnerability fixed upstream: CVE-2026-1 (HIGH) in openssl 3.5.1-1, fixed in 3.5.1-1+deb13u1", True),
+        ("vulnerability fixed upstream: CVE-2026-2 (LOW) in zlib1g: fixed in 1:1.3-2, not in the archive yet", False),
+        (
+            "package updates available: security (openssl): openssl 3.5.1-1 -> 3.5.1-1+deb13u1,"
+            " tzdata 2025a-1 -> 2026a-0+deb13u1",
+            True,
+        ),
+    ]
+    # updates that fix nothing are noted and wait for the maximum age
+    (quiet,) = plan.package_reasons(installed, {"tzdata": "2026a-0+deb13u1"}, [])
+    assert (quiet.kind, quiet.triggers) == (plan.Kind.PACKAGES, False)
+    result = _decide(_all_published(), extra={"os:trixie": [quiet]})
+    assert result.rebuild == [] and result.unchanged[0].reasons == [quiet]
