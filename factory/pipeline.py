@@ -341,11 +341,15 @@ def preview(
     head = previewing.Side(project.root, workspace.catalogue, {f.path: f.content for f in files})
     with worktree.checkout(project.root, base_ref) as base:
         changes = previewing.compare(_base_side(base.project, base_ref), head)
+        base_lock = lockfile.read(base.project / lockfile.LOCK_FILE)
+    head_lock = lockfile.read(project.root / lockfile.LOCK_FILE)
     report = _lint_render(workspace, files, tools, ignore_file)
     reasons = {c.target: c.reasons for c in changes if c.status is not previewing.Status.REMOVED}
     plan = previewing.plan(workspace.catalogue, reasons)
+    expected = previewing.expected_packages(base_lock, head_lock, [r.target for r in plan])
+    locked = base_lock is not None and head_lock is not None
     return previewing.Preview(
-        base_ref, base.commit, tuple(changes), tuple(plan), workspace.catalogue, report, tuple(stale)
+        base_ref, base.commit, tuple(changes), tuple(plan), workspace.catalogue, report, tuple(stale), expected, locked
     )
 
 

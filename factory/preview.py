@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory import model, rendered
+from factory import lockfile, model, notes, rendered
 from factory.lint import report as lint_report
 from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, parse_text
@@ -31,6 +31,7 @@ from factory.lint.policy import Policy
 from factory.lint.rules import downloads, packages
 from factory.lint.rules.base import Rule
 from factory.lint.runner import Report
+from factory.notes import PackageDiff
 
 MARKER = "<!-- factory-preview -->"
 BUDGET = 60_000  # characters of the comment; GitHub refuses a comment over 65,536
@@ -120,6 +121,8 @@ class Preview:
     catalogue: model.Catalogue  # the working tree's: the image graph
     lint: Report  # of the working tree's render
     stale: tuple[str, ...]  # files of the working tree's rendered/ that differ from its render
+    packages: tuple[tuple[str, str, PackageDiff], ...] = ()  # (target, architecture, expected package changes)
+    locked: bool = False  # both sides have a factory.lock to compare
 
     def ids(self, status: Status) -> list[str]:
         return [c.target for c in self.changes if c.status is status]
@@ -363,6 +366,7 @@ def markdown(preview: Preview, threshold: Severity, budget: int | None = BUDGET)
         _graph(preview),
         _lint(preview, threshold),
         _risky(preview),
+        _packages(preview),
         _diffs_section(preview),
     ]
     whole = "".join(s.head + "".join(s.items) + s.tail for s in sections)
@@ -475,6 +479,42 @@ def _risky(preview: Preview) -> _Section:
     return _Section("### Risky edits\n\n", items, "\n") if items else _Section("")
 
 
+def expected_packages(
+    base_lock: Mapping[str, Any] | None, head_lock: Mapping[str, Any] | None, targets: Iterable[str]
+) -> tuple[tuple[str, str, PackageDiff], ...]:
+    """Per target and architecture, how its package set moves from the base's factory.lock to the head's (the
+    archive's answer to the definitions of each side; () when either side has no lock)."""
+    if base_lock is None or head_lock is None:
+        return ()
+    found = []
+    for target in targets:
+        for arch in head_lock["os"]["architectures"]:
+            if target not in base_lock.get("targets", {}) or target not in head_lock.get("targets", {}):
+                continue
+            before = {n: e["version"] for n, e in lockfile.installed(base_lock, target, arch).items()}
+            after = {n: e["version"] for n, e in lockfile.installed(head_lock, target, arch).items()}
+            change = notes.diff(before, after)
+            if not change.empty:
+                found.append((target, arch, change))
+    return tuple(found)
+
+
+def _packages(preview: Preview) -> _Section:
+    """The package changes the images will see, from the two sides' factory.lock."""
+    if not preview.locked:
+        return _Section("")
+    if not preview.packages:
+        return _Section("### Expected package changes\n\nNone, by the two sides' factory.lock.\n\n")
+    items = []
+    for target, arch, change in preview.packages:
+        moves = [f"+{n} {v}" for n, v in change.added.items()] + [f"-{n} {v}" for n, v in change.removed.items()]
+        moves += [f"{n} {a} -> {b}" for n, (a, b) in change.upgraded.items()]
+        shown = ", ".join(moves[:12]) + (f" and {len(moves) - 12} more" if len(moves) > 12 else "")
+        items.append(f"- `{target}` ({arch}): {_cell(shown)}\n")
+    head = "### Expected package changes\n\nFrom the two sides' factory.lock (`factory lock` refreshes it):\n\n"
+    return _Section(head, tuple(items), "\n")
+
+
 def _diffs_section(preview: Preview) -> _Section:
     found = groups(preview.changes)
     if not found:
@@ -539,6 +579,16 @@ def document(preview: Preview, threshold: Severity, budget: int = BUDGET) -> dic
         "groups": [
             {"targets": list(g.targets), "title": g.title, "risky_edits": list(g.flags), "diff": g.diff}
             for g in groups(preview.changes)
+        ],
+        "packages": [
+            {
+                "target": target,
+                "architecture": arch,
+                "added": change.added,
+                "removed": change.removed,
+                "upgraded": {n: {"from": a, "to": b} for n, (a, b) in change.upgraded.items()},
+            }
+            for target, arch, change in preview.packages
         ],
         "markdown": {"characters": whole, "budget": budget, "truncated": whole > budget},
     }

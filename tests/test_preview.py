@@ -399,3 +399,28 @@ def test_header_sources_are_read_from_the_generated_header() -> None:
     text = header + "#   stacks/x.yaml\n#   templates/y.j2\n\nFROM a\n#   not/a/source\n"
     assert rendered.sources(text) == ("stacks/x.yaml", "templates/y.j2")
     assert rendered.sources("FROM a\n#   stacks/x.yaml\n") == ()
+
+
+def test_expected_package_changes_come_from_the_two_sides_locks() -> None:
+    from factory import preview as previewing
+
+    def lock(versions: dict[str, str], wanted: list[str]) -> dict[str, object]:
+        table = {name: {"source": name, "version": version} for name, version in versions.items()}
+        return {
+            "os": {"release": "trixie", "architectures": ["amd64"]},
+            "packages": {"trixie": {"amd64": table}},
+            "targets": {"os:trixie": {"from": None, "packages": {"amd64": ["base-files"]}},
+                        "tool:1.0-runtime": {"from": "os:trixie", "packages": {"amd64": wanted}}},
+        }  # fmt: skip
+
+    base = lock({"base-files": "13.8", "curl": "8.14", "perl": "5.40"}, ["curl", "perl"])
+    head = lock({"base-files": "13.8", "curl": "8.15", "git": "2.47"}, ["curl", "git"])
+    (found,) = previewing.expected_packages(base, head, ["os:trixie", "tool:1.0-runtime"])
+    target, arch, change = found
+    assert (target, arch) == ("tool:1.0-runtime", "amd64")
+    assert (change.added, change.removed, change.upgraded) == (
+        {"git": "2.47"},
+        {"perl": "5.40"},
+        {"curl": ("8.14", "8.15")},
+    )
+    assert previewing.expected_packages(None, head, ["tool:1.0-runtime"]) == ()
