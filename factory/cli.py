@@ -606,6 +606,13 @@ def os_bootstrap(ctx: click.Context, output: str, platforms: tuple[str, ...], re
 @click.option("--refresh-os", is_flag=True, help="Bootstrap the OS root filesystem again even if cached.")
 @click.option("--no-cache", is_flag=True, help="Run every build step again (the cache is still refreshed).")
 @click.option("--plan", "use_plan", is_flag=True, help="Build exactly what `factory plan` says (TARGETS filter it).")
+@click.option(
+    "--base",
+    "bases",
+    multiple=True,
+    metavar="ID=REPOSITORY@DIGEST",
+    help="Build FROM this image for the parent ID instead of building the parent (repeatable).",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -615,6 +622,7 @@ def build(
     refresh_os: bool,
     no_cache: bool,
     use_plan: bool,
+    bases: tuple[str, ...],
 ) -> None:
     """Build TARGETS (ids or stack names; default: all) and their bases, parents first.
 
@@ -636,11 +644,29 @@ def build(
             present.planned(rebuild, output)
             return
         record = pipeline.build(
-            workspace, board, targets, platforms, no_cache=no_cache, refresh_os=refresh_os, rebuild=rebuild
+            workspace,
+            board,
+            targets,
+            platforms,
+            no_cache=no_cache,
+            refresh_os=refresh_os,
+            rebuild=rebuild,
+            bases=_bases(bases),
         )
     present.built(record, workspace.builds / record.run_id / "record.json", output)
     if record.failed:
         sys.exit(int(ExitCode.BUILD_FAILED))
+
+
+def _bases(given: tuple[str, ...]) -> dict[str, str]:
+    """--base ID=REPOSITORY@DIGEST options as a mapping (a malformed one is a usage error)."""
+    found = {}
+    for item in given:
+        target_id, sep, pinned = item.partition("=")
+        if not sep or not target_id or "@sha256:" not in pinned:
+            raise click.BadParameter(f"{item!r}: expected ID=REPOSITORY@sha256:DIGEST", param_hint="--base")
+        found[target_id] = pinned
+    return found
 
 
 ALLOW_REMOVAL = click.option(

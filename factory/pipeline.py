@@ -398,11 +398,14 @@ def build(
     no_cache: bool = False,
     refresh_os: bool = False,
     rebuild: Any = None,
+    bases: Mapping[str, str] | None = None,
 ) -> records.BuildRecord:
     """Build the selected targets and their bases from a current rendered/; the record of the run.
 
     With `rebuild` (a factory.plan.Plan), exactly the plan's targets: a child whose parent is not in the
     plan is built FROM the parent as published, and each target's record carries the plan's reasons.
+    With `bases` (target id -> repository@digest), exactly the selected targets, each FROM the image given
+    for its parent (a CI job of a later wave builds FROM what an earlier wave pushed).
     """
     from factory import build as building
     from factory import buildplan
@@ -410,11 +413,14 @@ def build(
 
     require_current(workspace)
     project, catalogue, config = workspace.project, workspace.catalogue, workspace.site
-    bases: dict[str, records.TargetResult] = {}
+    outside: dict[str, records.TargetResult] = {}
     if rebuild is not None:
         selection = [entry.target for entry in rebuild.rebuild]
-        bases = _published_bases(rebuild)
-    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms, ancestors=rebuild is None)
+        outside = _published_bases(rebuild)
+    if bases:
+        outside.update(_given_bases(catalogue, bases))
+    ancestors = rebuild is None and not bases
+    steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms, ancestors=ancestors)
     boot = bootstrapper(workspace, refresh=refresh_os)
     board.note(f"building {len(steps)} targets: {', '.join(s.id for s in steps)}")
     run = building.BuildRun(
@@ -424,7 +430,7 @@ def build(
         prepare_os=boot.prepare_context,
         board=board,
         no_cache=no_cache,
-        bases=bases,
+        bases=outside,
     )
     record = run.execute(steps)
     if rebuild is not None:
@@ -432,6 +438,26 @@ def build(
             record.result(entry.target).reasons = [reason.line() for reason in entry.reasons if reason.triggers]
         records.write(record, workspace.builds / record.run_id)
     return record
+
+
+def _given_bases(catalogue: model.Catalogue, given: Mapping[str, str]) -> dict[str, records.TargetResult]:
+    """Parents named on the command line (`--base ID=REPOSITORY@DIGEST`), as build results: their platforms
+    read from the registry, so the helper stages and the platform checks see what they hold."""
+    from factory.oci import RegistryClient
+
+    found = {}
+    for target_id, pinned in given.items():
+        if target_id not in {t.id for t in catalogue.targets}:
+            raise UsageProblem(f"--base {target_id}=...: no such target (see `factory list`)")
+        parsed = references.parse(pinned)
+        if not parsed.digest or not parsed.registry:
+            raise UsageProblem(f"--base {target_id}={pinned}: expected REGISTRY/REPOSITORY@sha256:DIGEST")
+        images = RegistryClient(parsed.registry).platforms(parsed.path, parsed.digest)
+        result = records.TargetResult(target_id, "", None, "", "", "", [i.platform for i in images], [])
+        result.status, result.digest, result.base_pin = records.Status.BUILT, parsed.digest, pinned
+        result.images = {i.platform: records.PlatformResult(i.digest, i.compressed_size, i.layers) for i in images}
+        found[target_id] = result
+    return found
 
 
 def _published_bases(rebuild: Any) -> dict[str, records.TargetResult]:

@@ -87,6 +87,7 @@ class Entry:
     reasons: list[Reason] = field(default_factory=list)
     last_built: str | None = None  # the image's creation date
     published: str | None = None  # repository@digest now
+    parent: str | None = None  # the target it is built FROM
 
     @property
     def rebuild(self) -> bool:
@@ -129,11 +130,27 @@ class Plan:
         )
 
     def matrix(self) -> dict[str, Any]:
-        """The waves as GitHub Actions job matrices: one job per target and platform, on a native runner."""
+        """The waves as GitHub Actions job matrices: one job per target and platform, on a native runner, each
+        naming its parent and, when the plan leaves that parent as it is, the parent's published digest (the
+        job builds FROM it: a parent is never built again in a child's job)."""
+        rebuilt = {e.target for e in self.rebuild}
+
+        def base_ref(entry: Entry) -> str | None:
+            image = self.published.get(entry.parent or "")
+            if entry.parent is None or entry.parent in rebuilt or image is None:
+                return None
+            return f"{image.reference.rsplit(':', 1)[0]}@{image.digest}"
+
         waves = [
             {
                 "include": [
-                    {"target": e.target, "platform": p, "runner": RUNNERS.get(p, "ubuntu-24.04")}
+                    {
+                        "target": e.target,
+                        "platform": p,
+                        "runner": RUNNERS.get(p, "ubuntu-24.04"),
+                        "base": e.parent,
+                        "base_ref": base_ref(e),
+                    }
                     for e in wave
                     for p in e.platforms
                 ]
@@ -181,7 +198,7 @@ def decide(
     for item in today:
         target = item.target
         image = published.get(target.id)
-        entry = Entry(target.id, list(target.platforms))
+        entry = Entry(target.id, list(target.platforms), parent=item.parent)
         if image is not None:
             entry.published = image.reference.rsplit(":", 1)[0] + "@" + image.digest
             entry.last_built = image.created.date().isoformat() if image.created else None

@@ -22,7 +22,6 @@ OS_DIGEST = "sha256:" + "0" * 64
 
 def _today(target_id: str, key: str = KEY, parent_digest: str | None = OS_DIGEST) -> plan.Today:
     target = CATALOGUE.target(target_id)
-    assert target is not None
     parent = CATALOGUE.parent(target)
     sources = ("stacks/python.yaml", "templates/stack.Dockerfile.j2")
     return plan.Today(target, key, parent.id if parent else None, parent_digest if parent else None, sources)
@@ -88,7 +87,16 @@ def test_a_changed_definition_names_the_file_and_its_children_follow_in_later_wa
         "target": "os:trixie",
         "platform": "linux/arm64",
         "runner": "ubuntu-24.04-arm",
+        "base": None,
+        "base_ref": None,
     }
+    # a child whose parent is rebuilt in an earlier wave builds FROM that one, not a published digest
+    assert matrix["waves"][1]["include"][0]["base"] == "os:trixie"
+    assert matrix["waves"][1]["include"][0]["base_ref"] is None
+    # a child alone is built FROM its parent as published
+    alone = _decide(_all_published(), [_today("os:trixie"), _today("python:3.13-runtime", key="sha256:" + "8" * 64)])
+    (job,) = [j for j in alone.matrix()["waves"][0]["include"] if j["platform"] == "linux/amd64"]
+    assert (job["target"], job["base"], job["base_ref"]) == ("python:3.13-runtime", "os:trixie", "r/x@" + OS_DIGEST)
 
 
 def test_without_the_commit_the_key_itself_is_the_evidence() -> None:
@@ -245,3 +253,25 @@ def test_the_archive_and_a_rescan_say_what_a_rebuild_would_fix() -> None:
     assert (quiet.kind, quiet.triggers) == (plan.Kind.PACKAGES, False)
     result = _decide(_all_published(), extra={"os:trixie": [quiet]})
     assert result.rebuild == [] and result.unchanged[0].reasons == [quiet]
+
+
+def test_a_job_of_a_later_wave_builds_from_the_parent_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from factory import pipeline
+    from factory.cli import main
+    from factory.oci import PlatformImage, RegistryClient
+
+    amd = "sha256:" + "a" * 64
+    monkeypatch.setattr(
+        RegistryClient, "platforms", lambda self, path, digest: [PlatformImage("linux/amd64", amd, 100, 3)]
+    )
+    pinned = "127.0.0.1:5000/factory-staging/os@" + OS_DIGEST
+    (base,) = pipeline._given_bases(CATALOGUE, {"os:trixie": pinned}).values()
+    assert (base.status, base.base_pin, base.images["linux/amd64"].digest) == ("built", pinned, amd)
+    with pytest.raises(UsageProblem, match="no such target"):
+        pipeline._given_bases(CATALOGUE, {"ruby:1": pinned})
+    with pytest.raises(UsageProblem, match="expected REGISTRY/REPOSITORY@sha256:DIGEST"):
+        pipeline._given_bases(CATALOGUE, {"os:trixie": "os@" + OS_DIGEST})
+    result = CliRunner().invoke(main, ["--root", str(REPO), "build", "go:static", "--base", "os:trixie", "-o", "json"])
+    assert result.exit_code == 2 and "expected ID=REPOSITORY@sha256:DIGEST" in json.loads(result.stdout)["message"]
