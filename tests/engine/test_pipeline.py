@@ -101,10 +101,9 @@ def test_the_whole_catalogue_is_built_and_verified_on_both_platforms(job: tuple[
         for platform in target.platforms:
             verdict = target.verdicts["verify"][platform]
             assert verdict.passed, (target.id, platform, verdict.summary)
-            names = list(verdict.checks or {})
-            assert names[:3] == ["architecture", "non-root user", "tini is PID 1"], (target.id, names)
-            assert "CMD can be overridden" in names
-            assert len(names) > 5, f"{target.id} has no verify command"
+            names = set(verdict.checks or {})  # the record keeps them by name (sorted)
+            assert {"architecture", "non-root user", "tini is PID 1", "CMD can be overridden"} <= names, target.id
+            assert any(name.startswith("verify: ") for name in names), f"{target.id} has no verify command"
 
 
 def test_every_image_is_published_signed_and_its_sboms_attested(job: tuple[Path, dict[str, Any], str]) -> None:
