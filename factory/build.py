@@ -18,11 +18,12 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
-from factory import __version__, buildx, references
+from factory import __version__, buildx, model, references
 from factory import record as records
 from factory.builders import Nodes
 from factory.buildinfo import (
@@ -39,7 +40,7 @@ from factory.buildinfo import (
 from factory.buildlog import Heartbeat, cache_stats
 from factory.buildplan import Step
 from factory.docker import Docker
-from factory.errors import BuildFailed, EnvironmentProblem, FactoryError
+from factory.errors import BuildFailed, EnvironmentProblem, FactoryError, UsageProblem
 from factory.oci import RegistryClient
 from factory.process import tail
 from factory.progress import Board, BuildkitFeed, Phase, following
@@ -320,3 +321,41 @@ def _ca_bundle(setting: str | None, environ: Mapping[str, str]) -> Path | None:
 
 def _slug(platform: str) -> str:
     return platform.replace("/", "-")
+
+
+# -- parents from outside the run ---------------------------------------------------------------------
+
+
+def given_bases(catalogue: model.Catalogue, given: Mapping[str, str]) -> dict[str, records.TargetResult]:
+    """Parents named on the command line (`--base ID=REPOSITORY@DIGEST`), as build results: their platforms
+    read from the registry, so the helper stages and the platform checks see what they hold."""
+    found = {}
+    for target_id, pinned in given.items():
+        if target_id not in {t.id for t in catalogue.targets}:
+            raise UsageProblem(f"--base {target_id}=...: no such target (see `factory list`)")
+        parsed = references.parse(pinned)
+        if not parsed.digest or not parsed.registry:
+            raise UsageProblem(f"--base {target_id}={pinned}: expected REGISTRY/REPOSITORY@sha256:DIGEST")
+        images = RegistryClient(parsed.registry).platforms(parsed.path, parsed.digest)
+        found[target_id] = _outside(target_id, pinned, {i.platform: (i.digest, i.compressed_size) for i in images})
+    return found
+
+
+def published_bases(published: Mapping[str, Any], rebuilt: Iterable[str]) -> dict[str, records.TargetResult]:
+    """The parents a rebuild plan leaves as they are (factory.plan.Published), as build results pointing at
+    their published images."""
+    skip = set(rebuilt)
+    found = {}
+    for target_id, image in published.items():
+        if image is None or target_id in skip:
+            continue
+        pinned = f"{image.reference.rsplit(':', 1)[0]}@{image.digest}"
+        found[target_id] = _outside(target_id, pinned, {p: (d, 0) for p, d in image.manifests.items()})
+    return found
+
+
+def _outside(target_id: str, pinned: str, images: Mapping[str, tuple[str, int]]) -> records.TargetResult:
+    result = records.TargetResult(target_id, "", None, "", "", "", sorted(images), [], status=records.Status.BUILT)
+    result.digest, result.base_pin = pinned.partition("@")[2], pinned
+    result.images = {p: records.PlatformResult(d, size, 0) for p, (d, size) in images.items()}
+    return result

@@ -416,9 +416,9 @@ def build(
     outside: dict[str, records.TargetResult] = {}
     if rebuild is not None:
         selection = [entry.target for entry in rebuild.rebuild]
-        outside = _published_bases(rebuild)
+        outside = building.published_bases(rebuild.published, selection)
     if bases:
-        outside.update(_given_bases(catalogue, bases))
+        outside.update(building.given_bases(catalogue, bases))
     ancestors = rebuild is None and not bases
     steps = buildplan.plan(catalogue, project, selection, platforms or config.platforms, ancestors=ancestors)
     boot = bootstrapper(workspace, refresh=refresh_os)
@@ -438,43 +438,6 @@ def build(
             record.result(entry.target).reasons = [reason.line() for reason in entry.reasons if reason.triggers]
         records.write(record, workspace.builds / record.run_id)
     return record
-
-
-def _given_bases(catalogue: model.Catalogue, given: Mapping[str, str]) -> dict[str, records.TargetResult]:
-    """Parents named on the command line (`--base ID=REPOSITORY@DIGEST`), as build results: their platforms
-    read from the registry, so the helper stages and the platform checks see what they hold."""
-    from factory.oci import RegistryClient
-
-    found = {}
-    for target_id, pinned in given.items():
-        if target_id not in {t.id for t in catalogue.targets}:
-            raise UsageProblem(f"--base {target_id}=...: no such target (see `factory list`)")
-        parsed = references.parse(pinned)
-        if not parsed.digest or not parsed.registry:
-            raise UsageProblem(f"--base {target_id}={pinned}: expected REGISTRY/REPOSITORY@sha256:DIGEST")
-        images = RegistryClient(parsed.registry).platforms(parsed.path, parsed.digest)
-        result = records.TargetResult(target_id, "", None, "", "", "", [i.platform for i in images], [])
-        result.status, result.digest, result.base_pin = records.Status.BUILT, parsed.digest, pinned
-        result.images = {i.platform: records.PlatformResult(i.digest, i.compressed_size, i.layers) for i in images}
-        found[target_id] = result
-    return found
-
-
-def _published_bases(rebuild: Any) -> dict[str, records.TargetResult]:
-    """The parents the plan leaves as they are, as build results pointing at their published images."""
-    bases = {}
-    rebuilt = {entry.target for entry in rebuild.rebuild}
-    for target_id, image in rebuild.published.items():
-        if image is None or target_id in rebuilt:
-            continue
-        repository = image.reference.rsplit(":", 1)[0]
-        result = records.TargetResult(
-            target_id, "", None, "", "", "", list(image.platforms), [], status=records.Status.BUILT
-        )
-        result.digest, result.base_pin = image.digest, f"{repository}@{image.digest}"
-        result.images = {p: records.PlatformResult(d, 0, 0) for p, d in image.manifests.items()}
-        bases[target_id] = result
-    return bases
 
 
 # -- plan ----------------------------------------------------------------------------------
@@ -533,9 +496,9 @@ def plan(
                 rendered.sources_of(dockerfile),
             )
         )
-    extra = _lifecycle_reasons(workspace, now.date())
+    extra = planning.lifecycle_reasons(catalogue.targets, now.date())
     if rescan:
-        for target_id, reasons in _rescan_reasons(workspace, board, published, now.date()).items():
+        for target_id, reasons in _rescan(workspace, board, published, now.date()).items():
             extra.setdefault(target_id, []).extend(reasons)
     result = planning.decide(
         today,
@@ -547,24 +510,9 @@ def plan(
     return result.only(selection, catalogue) if selection else result
 
 
-def _lifecycle_reasons(workspace: Workspace, day: dt.date) -> dict[str, list[Any]]:
-    """A version near or past its end of life, noted on each of its targets (it does not trigger a rebuild)."""
-    from factory import lifecycle
-    from factory import plan as planning
-
-    reasons: dict[str, list[Any]] = {}
-    for target_id, state in lifecycle.states(workspace.catalogue.targets, day).items():
-        if state.level != lifecycle.Level.OK:
-            reasons[target_id] = [planning.Reason(planning.Kind.END_OF_LIFE, state.message, triggers=False)]
-    return reasons
-
-
-def _rescan_reasons(
-    workspace: Workspace, board: Board, published: Mapping[str, Any], day: dt.date
-) -> dict[str, list[Any]]:
-    """Per published target: its SBOMs against factory.lock and today's DB (factory.plan.package_reasons)."""
+def _rescan(workspace: Workspace, board: Board, published: Mapping[str, Any], day: dt.date) -> dict[str, list[Any]]:
+    """The plan's rescan of the published SBOMs, with the site's scanner and the project's factory.lock."""
     from factory import exceptions as excs
-    from factory import lockfile
     from factory import plan as planning
     from factory import scan as scanning
 
@@ -573,49 +521,9 @@ def _rescan_reasons(
     if lock is None:
         board.note(f"plan: no {lockfile.LOCK_FILE}: package updates not checked (run `factory lock`)")
     exceptions = excs.load(root, day, root / settings.exceptions)
-    scanner = scanning.Scanner(
-        settings, scanning.Database.of(settings, workspace.site.cache_dir), workspace.site.cache_dir, exceptions, day
-    )
-    try:
-        scanner.prepare_db()
-        with_db = True
-    except FactoryError as exc:
-        board.note(f"plan: published SBOMs not rescanned: {exc}")
-        with_db = False
-    reasons: dict[str, list[Any]] = {}
-    for target_id, image in published.items():
-        if image is None:
-            continue
-        repository = image.reference.rsplit(":", 1)[0]
-        installed: dict[str, str] = {}
-        archive: dict[str, str] = {}
-        fixable: dict[tuple[str, str], planning.Fixable] = {}
-        for platform, digest in sorted(image.manifests.items()):
-            sbom = scanner.sbom(f"{repository}@{digest}", digest, platform)
-            installed.update(_sbom_packages(sbom))
-            if lock is not None:
-                arch = platform.split("/")[1]
-                table = lock["packages"].get(lock["os"]["release"], {}).get(arch, {})
-                archive.update({name: str(entry["version"]) for name, entry in table.items()})
-            if with_db:
-                for finding in scanner.vulnerabilities(sbom, target_id, [], None):
-                    if finding.fixed and not finding.suppressed:
-                        item = planning.Fixable(
-                            finding.id, finding.severity, finding.package, finding.installed, finding.fixed
-                        )
-                        fixable[(finding.id, finding.package)] = item
-        found = planning.package_reasons(installed, archive if lock is not None else {}, list(fixable.values()))
-        if found:
-            reasons[target_id] = found
-    return reasons
-
-
-def _sbom_packages(sbom: Path) -> dict[str, str]:
-    import json
-
-    from factory import notes
-
-    return notes.packages(json.loads(sbom.read_text()))
+    database = scanning.Database.of(settings, workspace.site.cache_dir)
+    scanner = scanning.Scanner(settings, database, workspace.site.cache_dir, exceptions, day)
+    return planning.rescan_reasons(published, scanner, lock, board.note)
 
 
 # -- verify --------------------------------------------------------------------------------
@@ -882,8 +790,8 @@ def publish(
             image = references.parse(target.repository).path.rpartition("/")[2]  # the image's name
             item = publishing.plan(target, settings.repository(image), oras, [], today)
             scans = attesting.scan_images(target)
-            note = _release_note(record, target, item, cosign, client, scans)
-            why_not = _note_refusal(target, note, allow_removal)
+            note = publishing.release_note(record, target, item, cosign, client, scans)
+            why_not = publishing.note_refusal(target, note, allow_removal)
             if why_not is not None:
                 refused[target.id] = why_not
                 board.note(f"{target.id}: not published: {why_not}")
@@ -906,63 +814,6 @@ def publish(
             save(workspace, record, record_path)
             done.append(outcome)
     return PublishOutcome(record, done, plans, refused)
-
-
-def _release_note(
-    record: records.BuildRecord,
-    target: records.TargetResult,
-    item: Any,
-    cosign: Any,
-    client: Any,
-    scans: dict[str, dict[str, Any]],
-) -> Any:
-    """The why-rebuilt note of a target against the digest its first rolling tag names now (None: that is
-    this very digest, published before with its note)."""
-    import json
-
-    from factory import attestations as attesting
-    from factory import notes
-
-    rolling = [move for move in item.moves if not move.immutable]
-    previous = rolling[0].current if rolling else None
-    if previous == target.digest:
-        return None
-    reasons = attesting.reasons(record, target)["reasons"]
-    note = notes.Note(target.id, item.digest, previous, reasons)
-    before = {}
-    if previous is not None:
-        path = references.parse(item.repository).path
-        before = {image.platform: image for image in client.platforms(path, previous)}
-    for platform, image in sorted(target.images.items()):
-        entry = scans.get(platform) or {}
-        after = json.loads(Path(entry["sbom"]).read_text()) if entry.get("sbom") else {}
-        old = before.get(platform)
-        old_sbom = old_scan = None
-        if old is not None:
-            pinned = f"{item.repository}@{old.digest}"
-            old_sbom = cosign.predicate(pinned, attesting.SBOM)
-            old_scan = ((cosign.predicate(pinned, attesting.SCAN) or {}).get("scanner") or {}).get("result")
-        size_before = old.compressed_size if old is not None else None
-        note.platforms[platform] = notes.platform_note(
-            old_sbom, after, old_scan, entry, size_before, image.compressed_size
-        )
-    return note
-
-
-def _note_refusal(target: records.TargetResult, note: Any, allow_removal: bool) -> str | None:
-    """Why a built target is not promoted after all: packages removed, or a rebuild that changed nothing."""
-    from factory.plan import Kind
-
-    if note is None:
-        return None
-    removed = note.removed
-    if removed and not allow_removal:
-        lost = "; ".join(f"{platform}: {', '.join(names)}" for platform, names in sorted(removed.items()))
-        return f"packages removed since {note.previous[:19]} ({lost}): publish with --allow-removal if intended"
-    packages_only = bool(target.reasons) and all(r.startswith(str(Kind.PACKAGES)) for r in target.reasons)
-    if packages_only and note.nothing_changed:
-        return f"rebuilt for package updates, but no package changed against {note.previous[:19]}: nothing to promote"
-    return None
 
 
 @dataclass(frozen=True)
@@ -1066,12 +917,15 @@ def prune(
     with publishing.lock(workspace.site.state_dir / "publish.lock", board.note):
         board.note(f"prune: reading {registry.address} (runs before {cutoff:%Y-%m-%d %H:%M} UTC)")
         staging_namespace = f"{registry.address}/{registry.staging_namespace}"
-        staging = [_read_repository(oras, name) for name in oras.repositories(staging_namespace)]
+        staging = [pruning.read_repository(oras, name) for name in oras.repositories(staging_namespace)]
         cache_namespace = f"{registry.address}/{registry.namespace}-cache"
-        caches = [_read_repository(oras, name) for name in oras.repositories(cache_namespace)]
-        protected = _in_use(workspace, oras, [r.name.rpartition("/")[2] for r in staging], settings)
+        caches = [pruning.read_repository(oras, name) for name in oras.repositories(cache_namespace)]
+        finals = [settings.repository(r.name.rpartition("/")[2]) for r in staging]
+        pins = [pin.digest for pin in workspace.catalogue.pins.values()]
+        protected = pruning.in_use(oras, finals, pins, workspace.builds / LATEST)
         old_staging, kept = pruning.decide(staging, pruning.staging_age(cutoff), protected)
-        last_built, in_catalogue = _cache_owners(workspace)
+        last_built = pruning.cache_owners(workspace.builds.glob("*/record.json"))
+        in_catalogue = pruning.catalogue_caches(workspace.catalogue.targets)
         old_caches, kept_caches = pruning.decide(caches, pruning.cache_age(cutoff, last_built, in_catalogue), protected)
         deletions = old_staging + old_caches
         for item in deletions:
@@ -1083,57 +937,6 @@ def prune(
             if oras.resolve(pinned) is not None:
                 raise publishing.PublishFailed(f"{pinned} is still there after deleting it: is delete enabled?")
     return PruneOutcome(deletions, kept + kept_caches, dry_run)
-
-
-def _read_repository(oras: Any, name: str) -> Any:
-    from factory import prune as pruning
-
-    tags = {tag: digest for tag in oras.tags(name) if (digest := oras.resolve(f"{name}:{tag}"))}
-    repository = pruning.Repository(name, tags)
-    for digest in set(tags.values()):
-        manifest = oras.manifest(f"{name}@{digest}")
-        repository.children[digest] = [str(m.get("digest")) for m in manifest.get("manifests") or []]
-    return repository
-
-
-def _in_use(workspace: Workspace, oras: Any, images: list[str], settings: site.PublishSettings) -> set[str]:
-    """Digests something still uses: each final tag's and what is under it, the pins, the latest run's."""
-    used = {pin.digest for pin in workspace.catalogue.pins.values()}
-    latest = workspace.builds / LATEST
-    if latest.is_file():
-        for target in records.read(latest).targets:
-            used.update(i.digest for i in target.images.values())
-            used.update({target.digest} if target.digest else set())
-    for image in images:
-        repository = settings.repository(image)
-        for tag in oras.tags(repository):
-            digest = oras.resolve(f"{repository}:{tag}")
-            if digest is not None and not tag.startswith("sha256-"):
-                used.add(digest)
-                under = oras.manifest(f"{repository}@{digest}").get("manifests") or []
-                used.update(str(m.get("digest")) for m in under)
-    return used
-
-
-def _cache_owners(workspace: Workspace) -> tuple[dict[tuple[str, str], dt.datetime], set[tuple[str, str]]]:
-    """(image, staging tag) -> when the newest local run that built it started; and the catalogue's targets."""
-    from factory import prune as pruning
-
-    last: dict[tuple[str, str], dt.datetime] = {}
-    for path in workspace.builds.glob("*/record.json"):
-        try:
-            record = records.read(path)
-        except FactoryError:
-            continue  # an unreadable old record tells nothing: its caches stay
-        started = pruning.run_time(record.run_id)
-        for target in record.targets:
-            if target.reference is None or started is None:
-                continue
-            parsed = references.parse(target.reference)
-            key = (parsed.path.rpartition("/")[2], (parsed.tag or "").removesuffix(f"-{record.run_id}"))
-            if key not in last or last[key] < started:
-                last[key] = started
-    return last, {(t.image, t.staging_tag) for t in workspace.catalogue.targets}
 
 
 # -- report --------------------------------------------------------------------------------

@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from factory import model
+from factory import model, notes
 from factory.buildinfo import BUILD_KEY_LABEL
 from factory.debversion import compare
-from factory.errors import EnvironmentProblem, UsageProblem
+from factory.errors import EnvironmentProblem, FactoryError, UsageProblem
 from factory.oci import RegistryClient, platform_name
 from factory.process import Runner
+
+if TYPE_CHECKING:
+    from factory.scan import Scanner
 
 MAX_AGE_DAYS = 30
 # The GitHub-hosted runner that builds each platform natively (`--output github-matrix`).
@@ -362,3 +366,56 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+# -- gathering the reasons found elsewhere -------------------------------------------------------------
+
+
+def lifecycle_reasons(targets: Iterable[model.Target], day: dt.date) -> dict[str, list[Reason]]:
+    """A version near or past its end of life, noted on each of its targets (it does not trigger a rebuild)."""
+    from factory import lifecycle
+
+    reasons: dict[str, list[Reason]] = {}
+    for target_id, state in lifecycle.states(targets, day).items():
+        if state.level != lifecycle.Level.OK:
+            reasons[target_id] = [Reason(Kind.END_OF_LIFE, state.message, triggers=False)]
+    return reasons
+
+
+def rescan_reasons(
+    published: Mapping[str, Published | None],
+    scanner: Scanner,
+    lock: Mapping[str, Any] | None,
+    say: Callable[[str], None],
+) -> dict[str, list[Reason]]:
+    """Per published target: its SBOMs (cached by digest, else made from the registry: no pull) against the
+    lock's archive and today's DB (`package_reasons`). Without a DB, or a lock, that part is skipped, said once."""
+    try:
+        scanner.prepare_db()
+        with_db = True
+    except FactoryError as exc:
+        say(f"plan: published SBOMs not rescanned: {exc}")
+        with_db = False
+    reasons: dict[str, list[Reason]] = {}
+    for target_id, image in published.items():
+        if image is None:
+            continue
+        repository = image.reference.rsplit(":", 1)[0]
+        installed: dict[str, str] = {}
+        archive: dict[str, str] = {}
+        fixable: dict[tuple[str, str], Fixable] = {}
+        for platform, digest in sorted(image.manifests.items()):
+            sbom = scanner.sbom(f"{repository}@{digest}", digest, platform)
+            installed.update(notes.packages(json.loads(sbom.read_text())))
+            if lock is not None:
+                table = lock["packages"].get(lock["os"]["release"], {}).get(platform.split("/")[1], {})
+                archive.update({name: str(entry["version"]) for name, entry in table.items()})
+            if with_db:
+                for finding in scanner.vulnerabilities(sbom, target_id, [], None):
+                    if finding.fixed and not finding.suppressed:
+                        item = Fixable(finding.id, finding.severity, finding.package, finding.installed, finding.fixed)
+                        fixable[(finding.id, finding.package)] = item
+        found = package_reasons(installed, archive, list(fixable.values()))
+        if found:
+            reasons[target_id] = found
+    return reasons

@@ -14,8 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from factory import record as records
+from factory import references
+from factory.errors import FactoryError
 
 RUN_IN_TAG = re.compile(r"(?:^|-)(?P<at>[0-9]{8}T[0-9]{6}Z)-[0-9a-f]{4}(?:-linux-[a-z0-9]+(?:-v[0-9])?|-local)?$")
 
@@ -114,3 +120,57 @@ def cache_age(
         return f"build cache last used by a run of {built:%Y-%m-%d}"
 
     return old
+
+
+# -- reading the registry and the local records ----------------------------------------------------
+
+
+def read_repository(oras: Any, name: str) -> Repository:
+    """A repository as the registry has it: every tag's digest and the manifests under each index."""
+    tags = {tag: digest for tag in oras.tags(name) if (digest := oras.resolve(f"{name}:{tag}"))}
+    repository = Repository(name, tags)
+    for digest in set(tags.values()):
+        manifest = oras.manifest(f"{name}@{digest}")
+        repository.children[digest] = [str(m.get("digest")) for m in manifest.get("manifests") or []]
+    return repository
+
+
+def in_use(oras: Any, final_repositories: Iterable[str], pinned: Iterable[str], latest: Path | None) -> set[str]:
+    """Digests something still uses: each final tag's and the manifests under it, the pins, the latest run's."""
+    used = set(pinned)
+    if latest is not None and latest.is_file():
+        for target in records.read(latest).targets:
+            used.update(i.digest for i in target.images.values())
+            used.update({target.digest} if target.digest else set())
+    for repository in final_repositories:
+        for tag in oras.tags(repository):
+            digest = oras.resolve(f"{repository}:{tag}")
+            if digest is not None and not tag.startswith("sha256-"):  # cosign's and oras's own tags
+                used.add(digest)
+                under = oras.manifest(f"{repository}@{digest}").get("manifests") or []
+                used.update(str(m.get("digest")) for m in under)
+    return used
+
+
+def cache_owners(record_files: Iterable[Path]) -> dict[tuple[str, str], dt.datetime]:
+    """(image, staging tag) -> when the newest local run that built that target started."""
+    last: dict[tuple[str, str], dt.datetime] = {}
+    for path in record_files:
+        try:
+            record = records.read(path)
+        except FactoryError:
+            continue  # an unreadable old record tells nothing: its caches stay
+        started = run_time(record.run_id)
+        for target in record.targets:
+            if target.reference is None or started is None:
+                continue
+            parsed = references.parse(target.reference)
+            key = (parsed.path.rpartition("/")[2], (parsed.tag or "").removesuffix(f"-{record.run_id}"))
+            if key not in last or last[key] < started:
+                last[key] = started
+    return last
+
+
+def catalogue_caches(targets: Sequence[Any]) -> set[tuple[str, str]]:
+    """(image, staging tag) of every target of the catalogue: the caches that may stay."""
+    return {(t.image, t.staging_tag) for t in targets}

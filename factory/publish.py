@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from factory import attestations as attesting
-from factory import locks, references
+from factory import locks, notes, references
 from factory import record as records
 from factory.errors import CommandFailed, EnvironmentProblem, FactoryError, UsageProblem
+from factory.oci import RegistryClient
 from factory.process import Runner
 
 TOOLS_HINT = "run `factory engine up` (it installs cosign, oras and skopeo)"
@@ -429,6 +430,61 @@ def execute(item: Plan, oras: Oras, cosign: Cosign, say: Callable[[str], None]) 
         writes.append(f"tag {move.tag}")
     rolling = [m.tag for m in item.moves if not m.immutable]
     return Outcome(item.target, item.repository, item.digest, rolling, item.immutable, writes)
+
+
+# -- what a new digest changes --------------------------------------------------------------------
+
+
+def release_note(
+    record: records.BuildRecord,
+    target: records.TargetResult,
+    item: Plan,
+    cosign: Cosign,
+    client: RegistryClient,
+    scans: Mapping[str, Mapping[str, Any]],
+) -> notes.Note | None:
+    """The why-rebuilt note of a target against the digest its first rolling tag names now, its SBOMs and
+    scan results read from that digest's signed attestations (None: the tag names this very digest, which
+    got its note when it was first published)."""
+    rolling = [move for move in item.moves if not move.immutable]
+    previous = rolling[0].current if rolling else None
+    if previous == target.digest:
+        return None
+    note = notes.Note(target.id, item.digest, previous, attesting.reasons(record, target)["reasons"])
+    before = {}
+    if previous is not None:
+        path = references.parse(item.repository).path
+        before = {image.platform: image for image in client.platforms(path, previous)}
+    for platform, image in sorted(target.images.items()):
+        entry = scans.get(platform) or {}
+        after = json.loads(Path(entry["sbom"]).read_text()) if entry.get("sbom") else {}
+        old = before.get(platform)
+        old_sbom = old_scan = None
+        if old is not None:
+            pinned = f"{item.repository}@{old.digest}"
+            old_sbom = cosign.predicate(pinned, attesting.SBOM)
+            old_scan = ((cosign.predicate(pinned, attesting.SCAN) or {}).get("scanner") or {}).get("result")
+        size_before = old.compressed_size if old is not None else None
+        note.platforms[platform] = notes.platform_note(
+            old_sbom, after, old_scan, entry, size_before, image.compressed_size
+        )
+    return note
+
+
+def note_refusal(target: records.TargetResult, note: notes.Note | None, allow_removal: bool) -> str | None:
+    """Why a built target is not promoted after all: packages removed, or a rebuild that changed nothing."""
+    from factory.plan import Kind
+
+    if note is None or note.previous is None:
+        return None
+    removed = note.removed
+    if removed and not allow_removal:
+        lost = "; ".join(f"{platform}: {', '.join(names)}" for platform, names in sorted(removed.items()))
+        return f"packages removed since {note.previous[:19]} ({lost}): publish with --allow-removal if intended"
+    packages_only = bool(target.reasons) and all(r.startswith(str(Kind.PACKAGES)) for r in target.reasons)
+    if packages_only and note.nothing_changed:
+        return f"rebuilt for package updates, but no package changed against {note.previous[:19]}: nothing to promote"
+    return None
 
 
 # -- copying to another registry --------------------------------------------------------------

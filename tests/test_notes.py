@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from factory import notes, pipeline, publish
+from factory import notes, publish
 from factory import record as records
 from factory.oci import PlatformImage
 from tests.test_publish import REPO, TODAY, Registry, target
@@ -83,25 +83,25 @@ def test_the_note_compares_with_what_the_rolling_tag_names_and_decides(tmp_path:
     old = f"{REPO}@sha256:" + "c" * 64
     previous = Previous({old: _sbom(openssl="3.5.1-1", perl="5.40")}, {old: {"findings": [{"id": "CVE-1"}]}})
     record = records.BuildRecord("run1", "t", "r", "v", 0, "0.1")
-    note = pipeline._release_note(record, built, item, previous, previous, scans)
+    note = publish.release_note(record, built, item, previous, previous, scans)
     assert note.previous == OLD
     assert note.platforms["linux/amd64"].packages.removed == {"perl": "5.40"}
     assert note.platforms["linux/amd64"].fixed == ["CVE-1"]
     assert (note.platforms["linux/amd64"].size_before, note.platforms["linux/amd64"].size_after) == (40, 10)
     assert note.platforms["linux/arm64"].size_before is None  # the previous image had no arm64
-    refusal = pipeline._note_refusal(built, note, allow_removal=False)
+    refusal = publish.note_refusal(built, note, allow_removal=False)
     assert refusal is not None and refusal.startswith("packages removed since sha256:bbbbbbbbbbbb (linux/amd64: perl)")
-    assert pipeline._note_refusal(built, note, allow_removal=True) is None
+    assert publish.note_refusal(built, note, allow_removal=True) is None
 
     # rebuilt for package updates alone, and no package changed: nothing to promote
     same = notes.Note(built.id, "sha256:" + "a" * 64, OLD, [])
     same.platforms["linux/amd64"] = notes.platform_note(_sbom(zlib="1"), _sbom(zlib="1"), None, None, 1, 1)
     built.reasons = ["package updates available: zlib 1 -> 2"]
-    assert "no package changed" in str(pipeline._note_refusal(built, same, allow_removal=False))
+    assert "no package changed" in str(publish.note_refusal(built, same, allow_removal=False))
     built.reasons = ["older than the maximum age: built 2026-10-01"]
-    assert pipeline._note_refusal(built, same, allow_removal=False) is None
+    assert publish.note_refusal(built, same, allow_removal=False) is None
 
     # the digest the tag already names: its note was made when it was first published
     registry.tags_.update({"3.13": built.digest or "", "3": built.digest or ""})
     again = publish.plan(built, REPO, registry, [], TODAY)  # type: ignore[arg-type]
-    assert pipeline._release_note(record, built, again, previous, previous, scans) is None
+    assert publish.release_note(record, built, again, previous, previous, scans) is None

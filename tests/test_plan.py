@@ -258,7 +258,7 @@ def test_the_archive_and_a_rescan_say_what_a_rebuild_would_fix() -> None:
 def test_a_job_of_a_later_wave_builds_from_the_parent_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from factory import pipeline
+    from factory import build as building
     from factory.cli import main
     from factory.oci import PlatformImage, RegistryClient
 
@@ -267,11 +267,11 @@ def test_a_job_of_a_later_wave_builds_from_the_parent_it_is_given(monkeypatch: p
         RegistryClient, "platforms", lambda self, path, digest: [PlatformImage("linux/amd64", amd, 100, 3)]
     )
     pinned = "127.0.0.1:5000/factory-staging/os@" + OS_DIGEST
-    (base,) = pipeline._given_bases(CATALOGUE, {"os:trixie": pinned}).values()
+    (base,) = building.given_bases(CATALOGUE, {"os:trixie": pinned}).values()
     assert (base.status, base.base_pin, base.images["linux/amd64"].digest) == ("built", pinned, amd)
     with pytest.raises(UsageProblem, match="no such target"):
-        pipeline._given_bases(CATALOGUE, {"ruby:1": pinned})
+        building.given_bases(CATALOGUE, {"ruby:1": pinned})
     with pytest.raises(UsageProblem, match="expected REGISTRY/REPOSITORY@sha256:DIGEST"):
-        pipeline._given_bases(CATALOGUE, {"os:trixie": "os@" + OS_DIGEST})
+        building.given_bases(CATALOGUE, {"os:trixie": "os@" + OS_DIGEST})
     result = CliRunner().invoke(main, ["--root", str(REPO), "build", "go:static", "--base", "os:trixie", "-o", "json"])
     assert result.exit_code == 2 and "expected ID=REPOSITORY@sha256:DIGEST" in json.loads(result.stdout)["message"]
