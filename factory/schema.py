@@ -17,7 +17,7 @@ from cerberus import TypeDefinition, Validator
 from factory import proxies
 from factory.errors import Problem
 from factory.schema_messages import Index, flatten, typename
-from factory.values import HEREDOC_TERMINATOR, KINDS
+from factory.values import HEREDOC_TERMINATOR, KINDS, shown
 from factory.yamlmarks import Marked, format_path
 
 __all__ = ["HEREDOC_TERMINATOR", "PLATFORMS", "RESERVED_LABELS", "SCHEMAS", "validate"]
@@ -366,9 +366,11 @@ class _Validator(Validator):  # type: ignore[misc]
     def _check_with_unique(self, field: str, value: Any) -> None:
         seen = set()
         for item in value if isinstance(value, list) else ():
-            key = repr(item)
+            if not isinstance(item, str | int | float):
+                continue  # not an item of any list: the type rule reports it
+            key = (type(item), item)  # 1 and True, 1 and "1" differ
             if key in seen:
-                self._error(field, f"duplicate entry {item!r}")
+                self._error(field, f"duplicate entry {shown(item)}")
             seen.add(key)
 
     def _check_with_no_proxy_env(self, field: str, value: Any) -> None:

@@ -12,6 +12,7 @@ however the templates use it; the templates quote what they emit as well.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -52,9 +53,43 @@ def refused_character(text: str, allow: str = "") -> tuple[int, str] | None:
 
 
 def shown(value: object) -> str:
-    """A value as an error message shows it: repr (control characters escaped), cut short."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 5] + "...'" + f" ({len(str(value))} chars)"
+    """A value as an error message shows it: repr (control characters escaped), cut short.
+
+    Made from at most a little more than SHOWN_LENGTH characters of the value, so showing a page of text,
+    a list of ten thousand aliases or an integer of thousands of digits (whose repr Python refuses) costs
+    nothing and never fails.
+    """
+    text = _short_repr(value, SHOWN_LENGTH + 1)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    size = f" ({len(value)} chars)" if isinstance(value, str) else ""
+    return text[: SHOWN_LENGTH - 5] + "...'" + size
+
+
+_SHOWN_BITS = 200  # about 60 decimal digits: an integer longer than a message is shown by its size
+
+
+def _short_repr(value: object, budget: int) -> str:
+    """repr(value), or a prefix of it at least `budget` characters long."""
+    if isinstance(value, str | bytes):
+        return repr(value[:budget])
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _SHOWN_BITS:
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        items = value.items() if isinstance(value, dict) else value
+        opener, closer = ("{", "}") if isinstance(value, dict | set | frozenset) else ("[", "]")
+        text = opener
+        for item in items:
+            if len(text) > budget:
+                return text + "..."
+            shown_item = (
+                f"{_short_repr(item[0], budget)}: {_short_repr(item[1], budget)}"
+                if isinstance(value, dict)
+                else _short_repr(item, budget)
+            )
+            text += (", " if text != opener else "") + shown_item
+        return text + closer
+    return repr(value)
 
 
 def _no_dot_segments(value: str) -> str | None:
