@@ -396,7 +396,7 @@ def record_path(config: site.Site, given: Path | None) -> Path:
     from factory.errors import EnvironmentProblem
 
     path = given or builds_directory(config) / LATEST
-    if not path.is_file():
+    if not path.exists():  # anything else there, records.read names what it is
         raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
     return path
 

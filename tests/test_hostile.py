@@ -219,3 +219,42 @@ def test_render_into_an_immutable_rendered_is_a_clear_error(make_project: Callab
     assert "cannot write rendered/: Operation not permitted" in answer["message"]
     assert "USER 10001:10001 \n" in dockerfile.read_text()  # the old tree is left as it was
     assert [p.name for p in root.iterdir() if p.name.startswith(".rendered")] == []
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_fifo, "a FIFO, not a regular file: a build record is a file"),
+        (lambda path: Path("/dev/zero"), "/dev/zero: a character device, not a regular file"),
+        (lambda path: _sized(path, record.MAX_RECORD_BYTES + 1), "67108865 bytes: larger than any build record"),
+        (lambda path: _written(path, "[" * 100_000), "not a build record of this factory (JSON nested too deep)"),
+        (lambda path: _written(path, '{"schema": 1' + "0" * 5000 + "}"), "(a number too long to read)"),
+        (lambda path: _written(path, '{"a": "\xff"}', "latin-1"), "not a build record of this factory (not UTF-8"),
+    ],
+    ids=["fifo", "device", "oversized", "nested", "huge-integer", "not-utf8"],
+)
+@pytest.mark.parametrize("command", ["pin", "status"])
+def test_a_record_that_is_no_record_file_is_a_clear_error(
+    make: Callable[[Path], Path], message: str, command: str, make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make(tmp_path / "record.json")
+    result = CliRunner().invoke(main, ["--root", str(make_project()), command, "--record", str(path)])
+    assert result.exit_code == 5, result.output
+    assert str(path) in result.stderr and message in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def _sized(path: Path, size: int) -> Path:
+    with path.open("wb") as out:
+        out.truncate(size)  # sparse: nothing is written
+    return path
+
+
+def _written(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
