@@ -152,6 +152,11 @@ CASES = [
     Case("FB030", "npm proxy", [*HEAD, "ENV npm_config_https_proxy=http://proxy.invalid", *TINI], [3]),
     Case("FB030", "JVM proxy options", [*HEAD, 'ENV JAVA_TOOL_OPTIONS="-Dhttps.proxyHost=p.invalid"', *TINI], [3]),
     Case("FB030", "proxy as build arg", [*HEAD, "ARG http_proxy", "ENV NO_PROXY_CHECKS=1", *TINI], []),
+    Case("FB030", "git config key", [*HEAD, "ENV GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=http.proxy", *TINI], [3]),
+    Case("FB030", "git config parameters", [*HEAD, "ENV GIT_CONFIG_PARAMETERS=\"'http.proxy'='p'\"", *TINI], [3]),
+    Case("FB030", "ssh ProxyCommand", [*HEAD, 'ENV GIT_SSH_COMMAND="ssh -o ProxyCommand=nc p 22"', *TINI], [3]),
+    Case("FB030", "ssh jump host", [*HEAD, 'ENV RSYNC_RSH="ssh -J jump.invalid"', *TINI], [3]),
+    Case("FB030", "git config, no proxy", [*HEAD, "ENV GIT_CONFIG_KEY_0=user.name GIT_CONFIG_VALUE_0=ci", *TINI], []),
     # FB031 credentials in ENV
     Case("FB031", "password", [*HEAD, "ENV DB_PASSWORD=hunter2", *TINI], [3]),
     Case("FB031", "token", [*HEAD, "ENV A=1 GITHUB_TOKEN=abc", *TINI], [3]),
