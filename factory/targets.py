@@ -73,6 +73,12 @@ class Expander:
             return []
         if not self._variant_graph_is_sound(chain, variants):
             return []
+        if data.get("image", chain.name) == self.os.image:
+            # Its tags would sit beside the OS base's (bookworm, 12, latest) and be taken for other releases.
+            owner = f"image {self.os.image!r} is the OS base's ({self.os.source})"
+            at: Path_ = ("image",) if "image" in data else ()
+            self.problems.append(chain.problem(at, f"{owner}: a stack publishes an image of its own"))
+            return []
         found: list[model.Target] = []
         versioned = [v for v, spec in variants.items() if spec.get("versioned", True)]
         versions = data.get("versions") or []
