@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from factory import __version__, buildx, references
+from factory import __version__, buildx, model, references
 from factory import record as records
 from factory.builders import Nodes
 from factory.buildinfo import (
@@ -75,7 +75,7 @@ class BuildRun:
         self.environ = dict(os.environ if environ is None else environ)
         self.no_cache = no_cache
         # Unique even for runs started in the same second (they would share logs and tags).
-        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
+        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime(model.RUN_ID_FORMAT) + secrets.token_hex(2)
         self.directory = site.state_dir / "builds" / self.run_id
         self.registry = RegistryClient(site.registry.address)
         self.nodes = Nodes(docker)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 OS_TEMPLATE = "os"  # renders the OS base only
 SCRATCH_TEMPLATE = "static"  # the template whose final stage is FROM scratch
-MAX_TAG = 128  # the OCI distribution limit for a tag
 
 
 class Expander:
@@ -267,10 +266,24 @@ class Expander:
             tuple(entry["tags"] if entry else spec["tags"]), variant, entry is not None, spec.get("tag_suffix")
         )
         for tag in tags:
-            if len(tag) > MAX_TAG:
+            if len(tag) > model.MAX_PUBLISHED_TAG:
                 self.problems.append(
-                    chain.problem(tag_path, f"tag {tag[:40]}... is {len(tag)} characters with its suffix (at most 128)")
+                    chain.problem(
+                        tag_path,
+                        f"tag {tag[:40]}... is {len(tag)} characters with its suffix: at most"
+                        f" {model.MAX_PUBLISHED_TAG}, so that publish's dated tag (-20261207.1) stays within 128",
+                    )
                 )
+        staging = model.staging_tag(version, variant)
+        if len(staging) > model.MAX_STAGING_TAG:
+            self.problems.append(
+                chain.problem(
+                    ("versions", index, "version") if index is not None else ("variants", variant),
+                    f"version and variant make the staging tag {staging[:40]}... of {len(staging)} characters:"
+                    f" at most {model.MAX_STAGING_TAG}, so that the build's run id and platform"
+                    " (-20261207T093508Z-4bd6-linux-riscv64) keep it within 128",
+                )
+            )
         platforms = list(data.get("platforms") or self.os.platforms)
         for narrower in ((entry or {}).get("platforms"), spec.get("platforms")):
             if narrower is not None:

@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from factory.model import MAX_PUBLISHED_TAG
+
 # Unicode categories refused in every value: controls (C0, DEL, C1: \v \f \x1c-\x1e
 # \x85 ...), format characters (bidi overrides that make a diff lie to a reviewer,
 # zero-width characters), surrogates, private use, unassigned, and the line and
@@ -129,6 +131,7 @@ class Kind:
     pattern: str | None = None  # full match; None: any text of allowed characters
     max_length: int = 256
     multiline: bool = False  # scripts: newlines and tabs allowed, every other control refused
+    why_max: str = ""  # why max_length is what it is, when that is not obvious
     check: Callable[[str], str | None] | None = None
 
     def problem(self, value: str) -> str | None:
@@ -140,7 +143,8 @@ class Kind:
                 return f"a script may hold newlines and tabs but no other control character; {what} at {position}"
             return f"must be one line of printable text, but has {what} at {position}: got {shown(value)}"
         if len(value) > self.max_length:
-            return f"is {len(value)} characters long, more than the {self.max_length} allowed"
+            why = f" ({self.why_max})" if self.why_max else ""
+            return f"is {len(value)} characters long, more than the {self.max_length} allowed{why}"
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return f"expected {self.expect}, got {shown(value)}"
         if self.check is not None:
@@ -168,7 +172,13 @@ KINDS: Mapping[str, Kind] = {
             r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?",
             max_length=200,
         ),
-        Kind("tag", "an image tag ([A-Za-z0-9_.-], at most 128)", _TAG, max_length=128),
+        Kind(
+            "tag",
+            f"an image tag ([A-Za-z0-9_.-], at most {MAX_PUBLISHED_TAG})",
+            _TAG,
+            max_length=MAX_PUBLISHED_TAG,
+            why_max="publish adds a dated tag such as -20261207.1, and a tag holds at most 128",
+        ),
         Kind("tag_suffix", "'' or a suffix such as '-build'", r"(-[A-Za-z0-9_.]+)?", max_length=64),
         Kind("image", "an image repository name such as 'python' or 'lang/python'", _REPO, max_length=128),
         Kind(
