@@ -3,7 +3,9 @@
 All problems of all files are collected and raised together as one
 DefinitionError, each naming file, line and field. A file that fails its
 schema is left out of the later checks, but the other files still get them,
-so one broken file never hides the problems of another.
+so one broken file never hides the problems of another. os.yaml is what every
+stack is checked against: when its schema errors leave the settings stacks
+depend on intact (OS_ESSENTIALS), the stacks are checked against the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ OS_FILE = "os"
 DEFAULTS_FILE = "_defaults"
 PINS_FILE = pins.PINS_FILE
 _STEM = re.compile(r"_?[a-z0-9][a-z0-9-]{0,62}")
+# What the stacks are checked against (releases, tags, image name, platforms): with these valid,
+# stacks are expanded and checked even while other settings of os.yaml are in error.
+OS_ESSENTIALS = frozenset({"name", "release", "releases", "image", "platforms"})
+# Stand-ins for required settings of os.yaml that are in error, so the stacks can still be checked;
+# the catalogue is never returned while os.yaml has a problem.
+_OS_STAND_INS: Mapping[str, Any] = {
+    "packages": [],
+    "user": {"name": "user", "uid": 1, "group": "user", "gid": 1, "home": "/home/user"},
+}
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,8 @@ class _Loader:
             return None
         found = validate(marked, kind)
         self.problems.extend(found)
+        if found and kind == "os":
+            return _os_for_checking_stacks(marked, found)
         return None if found else marked
 
     def _load_pins(self) -> dict[str, model.Pin]:
@@ -264,6 +277,19 @@ class _Loader:
                     )
                 )
             inherited = set(own)
+
+
+def _os_for_checking_stacks(marked: Marked, problems: Sequence[Problem]) -> Marked | None:
+    """os.yaml without its settings in error (stand-ins for required ones), or None when an essential one is."""
+    if not isinstance(marked.data, dict):
+        return None
+    broken = {re.split(r"[.\[]", p.field, maxsplit=1)[0] for p in problems}  # the top-level key of each
+    if broken & (OS_ESSENTIALS | {""}):
+        return None
+    data = {key: value for key, value in marked.data.items() if key not in broken}
+    data.update({key: value for key, value in _OS_STAND_INS.items() if key in broken})
+    usable = Marked(marked.file, data, marked.lines)
+    return usable if not validate(usable, "os") else None
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -52,9 +52,24 @@ class Workspace:
 
     @classmethod
     def open(cls, project: Project) -> Workspace:
-        """Load and validate factory.yaml and the catalogue (DefinitionError names every problem)."""
-        config = site.load(project.root)
-        return cls(project, project.load(), config)
+        """Load and validate factory.yaml and the catalogue (DefinitionError names every problem of both).
+
+        An invalid factory.yaml does not stop the catalogue's checks; only what it would allow pins and
+        copy-from images to name is then unknown, so those go unchecked until it is fixed.
+        """
+        problems: list[Problem] = []
+        config: site.Site | None = None
+        try:
+            config = site.load(project.root)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        try:
+            catalogue = project.load(project.pin_repositories(config) if config is not None else ())
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        if problems or config is None:
+            raise DefinitionError(problems)
+        return cls(project, catalogue, config)
 
     def scope(self, stacks: Sequence[str]) -> list[str] | None:
         """The stacks named on a command line (None: all); an unknown one is a usage error."""

@@ -120,6 +120,7 @@ def _not_root(value: str) -> str | None:
 
 # The heredoc terminator every rendered RUN uses; no script line may equal it.
 HEREDOC_TERMINATOR = "EOT"
+MAX_SCRIPT_LINES = 2000
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ class Kind:
     pattern: str | None = None  # full match; None: any text of allowed characters
     max_length: int = 256
     multiline: bool = False  # scripts: newlines and tabs allowed, every other control refused
-    why_max: str = ""  # why max_length is what it is, when that is not obvious
+    max_lines: int | None = None  # scripts: how many lines
+    why_max: str = ""  # why max_length (and max_lines) are what they are, when that is not obvious
     check: Callable[[str], str | None] | None = None
 
     def problem(self, value: str) -> str | None:
@@ -142,9 +144,12 @@ class Kind:
             if self.multiline:
                 return f"a script may hold newlines and tabs but no other control character; {what} at {position}"
             return f"must be one line of printable text, but has {what} at {position}: got {shown(value)}"
+        why = f" ({self.why_max})" if self.why_max else ""
         if len(value) > self.max_length:
-            why = f" ({self.why_max})" if self.why_max else ""
             return f"is {len(value)} characters long, more than the {self.max_length} allowed{why}"
+        lines = value.rstrip("\n").count("\n") + 1
+        if self.max_lines is not None and lines > self.max_lines:
+            return f"is {lines} lines long, more than the {self.max_lines} allowed{why}"
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return f"expected {self.expect}, got {shown(value)}"
         if self.check is not None:
@@ -217,7 +222,16 @@ KINDS: Mapping[str, Kind] = {
         Kind("sha256", "a sha256 digest: 64 lower-case hex digits", r"[0-9a-f]{64}"),
         Kind("version", "a version string such as '3.13' (quote it in YAML)", r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}"),
         Kind("line", "one line of text", max_length=1000),
-        Kind("script", "a shell script", max_length=64 * 1024, multiline=True, check=_no_terminator),
+        Kind(
+            "script",
+            "a shell script",
+            max_length=64 * 1024,
+            max_lines=MAX_SCRIPT_LINES,
+            multiline=True,
+            check=_no_terminator,
+            # a variant's and a version's scripts go into one Dockerfile, which the lint reads up to 10,000 lines
+            why_max="the Dockerfile it is rendered into must stay within what the lint reads",
+        ),
         Kind("command_word", "one word of a command", max_length=1000),
         Kind("env_name", "an environment variable name", r"[A-Za-z_][A-Za-z0-9_]*", max_length=128),
         Kind("env_value", "one line of text", max_length=4096),

@@ -139,7 +139,7 @@ def test_usage_errors_come_out_as_json(args: list[str], code: int, make_project:
 def test_internal_errors_come_out_as_json(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from factory import project
 
-    def boom(self: object) -> None:
+    def boom(self: object, *args: object) -> None:
         raise ZeroDivisionError("deliberate")
 
     monkeypatch.setattr(project.Project, "load", boom)

@@ -79,3 +79,18 @@ def test_exceptions_file_with_a_huge_integer_is_a_located_error(tmp_path: Path) 
     with pytest.raises(DefinitionError) as info:
         exceptions.load(tmp_path, dt.date(2026, 1, 1))
     assert "exceptions[0].id: expected a string, got integer <an integer of about 6021 digits>" in str(info.value)
+
+
+def test_scripts_stay_within_what_the_lint_reads() -> None:
+    from factory.lint import parse
+
+    script = KINDS["script"]
+    assert script.max_lines is not None
+    # A Dockerfile holds a variant's and a version's script, and a few hundred lines of its own.
+    assert 2 * script.max_lines + 1000 < parse.MAX_LINES
+    assert 2 * script.max_length + 100_000 < parse.MAX_BYTES
+    assert script.problem("true\n" * script.max_lines) is None
+    assert script.problem("true\n" * (script.max_lines + 1)) == (
+        "is 2001 lines long, more than the 2000 allowed (the Dockerfile it is rendered into must stay within"
+        " what the lint reads)"
+    )
