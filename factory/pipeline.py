@@ -200,18 +200,23 @@ def lint(
     allow_images: Sequence[str] = (),
     frontends: Sequence[str] = (),
     require_digest: bool = True,
+    invalid_catalogue: bool = False,
 ) -> Report:
     """Lint Dockerfiles: `paths` (directories searched), or every rendered Dockerfile of the workspace.
 
     With a workspace the policy is the catalogue's (bases: the unified OS and
     its images, plus `allow_images`; `# syntax=` frontends: docker/dockerfile,
     factory.yaml build.syntax and `frontends`); without one only `allow_images`
-    is checked.
+    is checked. Inside a project whose catalogue is invalid the policy fails
+    closed: a base not in `allow_images` is an error (FB003), none given or not.
     """
     from factory.lint import lint_paths, policy
 
     if workspace is None:
-        rules = policy.Policy(allowed_images=tuple(allow_images), allowed_source="--allow-image")
+        source = "--allow-image (the catalogue is invalid: its images are unknown)" if invalid_catalogue else ""
+        rules = policy.Policy(
+            allowed_images=tuple(allow_images), allowed_source=source or "--allow-image", closed=invalid_catalogue
+        )
     else:
         syntax = (workspace.site.build.syntax,) if workspace.site.build.syntax else ()
         rules = policy.for_catalogue(

@@ -171,6 +171,38 @@ def test_lint_of_a_team_dockerfile_does_not_need_a_valid_catalogue(make_project:
     assert "svc/Dockerfile" in result.output or result.exit_code == 0
 
 
+@pytest.mark.parametrize(
+    ("allow", "code"), [((), 6), (("--allow-image", "registry.example.invalid/*"), 6), (("--allow-image", "evil.*"), 0)]
+)
+def test_lint_fails_closed_while_the_catalogue_is_invalid(
+    allow: tuple[str, ...], code: int, make_project: Callable[..., Path]
+) -> None:
+    root = make_project(files={"stacks/tool.yaml": "descripton: broken\n"})
+    dockerfile = root / "svc" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text(f'FROM evil.example/x:1@sha256:{"e" * 64}\nUSER 10001:10001\nENTRYPOINT ["/app"]\n')
+    (dockerfile.parent / ".dockerignore").write_text("*\n")
+    args = ["--root", str(root), "lint", "--no-tools", "--failure-threshold", "error", *allow, str(dockerfile)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert "base images are checked against --allow-image only, and any other is an error" in result.stderr
+    finding = (
+        "FB003 error: base image evil.example/x is not the unified OS or another image of --allow-image"
+        " (the catalogue is invalid: its images are unknown)"
+    )
+    assert (finding in result.stdout) == (code == 6)
+
+
+def test_lint_of_a_directory_without_a_dockerfile_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "Dockerfile")
+    for directory in (tmp_path / "empty", tmp_path / "fifo"):
+        result = CliRunner().invoke(main, ["lint", "--no-tools", str(directory)])
+        assert result.exit_code == 2, result.output
+        assert f"no Dockerfile found under {directory} (Dockerfile, Containerfile or *.Dockerfile)" in result.stderr
+
+
 def test_no_color_is_honoured_on_a_terminal(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from factory import present
 

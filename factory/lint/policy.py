@@ -30,8 +30,10 @@ def _default_build_labels() -> Mapping[str, frozenset[str]]:
 class Policy:
     """Settings the rules read; immutable, so one policy can serve every file of a run."""
 
-    # fnmatch patterns over the repository (as written or normalised); empty: any base is allowed.
+    # fnmatch patterns over the repository (as written or normalised); empty: any base is allowed,
+    # unless the policy is closed (a project whose catalogue is invalid: its images are unknown).
     allowed_images: tuple[str, ...] = ()
+    closed: bool = False
     # A base image must carry a digest, not only a tag.
     require_digest: bool = True
     # LABEL key -> values that declare a toolchain image, which may ship compilers.
@@ -47,9 +49,9 @@ class Policy:
     allowed_frontends: tuple[str, ...] = DEFAULT_FRONTENDS
 
     def allows(self, ref: ImageRef) -> bool:
-        """True when no allow-list is set or the repository matches one of its patterns."""
+        """True when the repository matches a pattern of the allow-list, or there is none and the policy is open."""
         if not self.allowed_images:
-            return True
+            return not self.closed
         return _matches(ref, self.allowed_images)
 
     def allows_frontend(self, ref: ImageRef) -> bool:
