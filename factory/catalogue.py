@@ -91,7 +91,7 @@ class _Loader:
         chains = self._chains(docs)
         if os_base is None:
             raise DefinitionError(self.problems or [Problem("stacks/os.yaml", None, "", "invalid")])
-        expander = targets.Expander(os_base, self.templates, self.problems)
+        expander = targets.Expander(os_base, self.templates, self.problems, self.pin_repositories)
         found = [expander.os_target()]
         for name, chain in chains.items():
             if not name.startswith("_"):

@@ -95,7 +95,7 @@ INSTALL_STEP = {
         "strip_components": {"type": "integer", "min": 0, "max": 16},
         "mode": K("mode"),
         "image": K("pinned_image"),
-        "src": K("abs_path"),
+        "src": K("source_path"),
     },
 }
 _INSTALL_STEP_FIELDS = tuple(INSTALL_STEP["schema"])
@@ -293,7 +293,7 @@ SITE = {
             "large_sbom_bytes": {"type": "integer", "min": 1, "max": 2**31 - 1},
         },
     },
-    # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.
+    # Repositories (fnmatch globs) pins/images.yaml and copy-from images may name besides the factory's own.
     "pins": {"type": "dict", "schema": {"allow": {"type": "list", "schema": K("repo_glob")}}},
     "state_dir": K("file_path"),
     "cache_dir": K("file_path"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from factory import model
+from factory import model, pins
 from factory.errors import Problem
 from factory.suggest import did_you_mean
 from factory.yamlmarks import Path_
@@ -26,10 +26,17 @@ SCRATCH_TEMPLATE = "static"  # the template whose final stage is FROM scratch
 class Expander:
     """Turns chains into targets, appending every problem to a shared list."""
 
-    def __init__(self, os_base: model.OSBase, templates: frozenset[str], problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        os_base: model.OSBase,
+        templates: frozenset[str],
+        problems: list[Problem],
+        repositories: tuple[str, ...] = (),
+    ) -> None:
         self.os = os_base
         self.templates = templates
         self.problems = problems
+        self.repositories = repositories  # what copy-from images may name, as pins (empty: any)
         self.paths: dict[str, Path_] = {}  # target id -> where in its chain the target is defined
 
     def os_target(self) -> model.Target:
@@ -375,6 +382,9 @@ class Expander:
         if method == "os-packages":
             return model.OsPackages(tuple(step["packages"]))
         if method == "copy-from":
+            foreign = pins.outside(step["image"], self.repositories)
+            if foreign is not None:
+                self.problems.append(chain.problem((*path, "image"), foreign))
             return model.CopyFrom(step["image"], step["src"], step["dest"])
         missing = sorted({p.split("/")[1] for p in platforms} - set(step["url"]))
         if missing:

@@ -101,8 +101,58 @@ def _no_dot_segments(value: str) -> str | None:
     return None
 
 
+# What a copy-from may not read out of its image, and a copy-from or download may not write (nor a
+# directory holding one of them, which would copy or replace it whole): the account and password
+# databases, sudo, PAM and ssh settings, the loader's preload list, root's home, and the kernel's
+# and the runtime's filesystems (/proc, /sys, /dev, /run with its secret mounts). The image's own
+# scripts run as root anyway; these are the fields a reviewer reads as "just copies a file".
+SENSITIVE_PATHS = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/passwd",
+    "/etc/passwd-",
+    "/etc/group",
+    "/etc/group-",
+    "/etc/subuid",
+    "/etc/subgid",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/pam.d",
+    "/etc/security",
+    "/etc/ssh",
+    "/etc/ld.so.preload",
+    "/root",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+)
+
+
+def _not_sensitive(value: str) -> str | None:
+    segments = [s for s in value.split("/") if s]
+    for sensitive in SENSITIVE_PATHS:
+        parts = sensitive.strip("/").split("/")
+        if segments[: len(parts)] == parts:
+            return f"must not be {sensitive} or a path under it (a sensitive path: see factory/values.py)"
+        if parts[: len(segments)] == segments:
+            return f"must not be a directory holding {sensitive} (a sensitive path: see factory/values.py)"
+    return None
+
+
 def _not_root_dir(value: str) -> str | None:
     return _no_dot_segments(value) or ("must not be / itself" if value.rstrip("/") == "" else None)
+
+
+def _copy_source(value: str) -> str | None:
+    return _no_dot_segments(value) or _not_sensitive(value)
+
+
+def _destination(value: str) -> str | None:
+    return _not_root_dir(value) or _not_sensitive(value)
 
 
 def _no_terminator(value: str) -> str | None:
@@ -204,7 +254,13 @@ KINDS: Mapping[str, Kind] = {
             "dest_path",
             "an absolute path of [A-Za-z0-9._+@-] segments",
             rf"/({_SEGMENT}/?)*",
-            check=_not_root_dir,
+            check=_destination,
+        ),
+        Kind(
+            "source_path",
+            "an absolute path of [A-Za-z0-9._+@-] segments",
+            rf"/({_SEGMENT}/?)*",
+            check=_copy_source,
         ),
         Kind(
             "glob_path",

@@ -52,7 +52,7 @@ STACK: dict[str, Any] = {
                 },
                 {
                     "method": "copy-from",
-                    "image": f"127.0.0.1:5000/m/jq:1@{DIGEST}",
+                    "image": f"127.0.0.1:5000/factory/jq:1@{DIGEST}",
                     "src": "/usr/bin/jq",
                     "dest": "/opt/jq",
                 },

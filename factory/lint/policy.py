@@ -76,6 +76,12 @@ def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def copied_images(catalogue: model.Catalogue) -> tuple[str, ...]:
+    """Repositories the catalogue's copy-from steps pull (validated against the pins' allow-list)."""
+    steps = (s for t in catalogue.targets for s in t.install if isinstance(s, model.CopyFrom))
+    return tuple(sorted({parse_reference(step.image).repository for step in steps}))
+
+
 def for_catalogue(
     catalogue: model.Catalogue, *, extra_allowed: tuple[str, ...] = (), extra_frontends: tuple[str, ...] = ()
 ) -> Policy:
@@ -87,7 +93,7 @@ def for_catalogue(
     """
     own = catalogue_images(catalogue)
     return Policy(
-        allowed_images=(*own, *extra_allowed),
+        allowed_images=(*own, *copied_images(catalogue), *extra_allowed),
         allowed_source=f"the catalogue ({catalogue.os.id} and its images)",
         contract_images=own,
         allowed_frontends=tuple(

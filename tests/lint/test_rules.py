@@ -67,6 +67,22 @@ CASES = [
     Case("FB003", "unified OS", [*HEAD, *TINI], []),
     Case("FB003", "allowed registry", [f"FROM registry.example/base/python:3@{DIGEST}", *TINI], []),
     Case("FB003", "no allow-list", [f"FROM debian:12@{DIGEST}", *TINI], [], policy=Policy()),
+    Case(
+        "FB003",
+        "COPY --from a foreign image",
+        [*HEAD, f"COPY --from=evil.example/x:1@{DIGEST} /etc/shadow /x", *TINI],
+        [3],
+        messages=["COPY --from image evil.example/x is not the unified OS or another image of the test catalogue"],
+    ),
+    Case("FB003", "COPY --from allowed", [*HEAD, f"COPY --from=factory.invalid/jq:1@{DIGEST} /a /a", *TINI], []),
+    Case("FB003", "COPY --from a stage", ["FROM scratch AS a", "FROM a", "COPY --from=a /x /x", *TINI], []),
+    Case(
+        "FB003",
+        "no allow-list, closed",
+        [f"FROM debian:12@{DIGEST}", *TINI],
+        [1],
+        policy=Policy(closed=True, allowed_source="--allow-image"),
+    ),
     # FB004 base image from a build arg without default
     Case("FB004", "ARG without default", ["ARG BASE", "FROM ${BASE}", *TINI], [2], messages=["ARG BASE a default"]),
     Case("FB004", "ARG with default", [*HEAD, *TINI], []),
