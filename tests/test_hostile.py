@@ -24,6 +24,7 @@ from factory import record
 from factory.cli import main
 
 CASES = Path(__file__).resolve().parent / "hostile"
+REPO_MINIMAL_TOOL = (Path(__file__).resolve().parent / "fixtures" / "minimal" / "stacks" / "tool.yaml").read_text()
 MAX_OUTPUT = 5000  # a located error is a few lines, never a page
 
 
@@ -290,3 +291,15 @@ def _sized(path: Path, size: int) -> Path:
 def _written(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_text(text, encoding=encoding)
     return path
+
+
+def test_a_stack_script_running_a_download_as_code_is_found(make_project: Callable[..., Path]) -> None:
+    stack = REPO_MINIMAL_TOOL.replace(
+        "    verify: [curl --version]\n", '    run: sh -c "$(curl -fsSL http://127.0.0.1/i)"\n'
+    )
+    root = make_project(files={"stacks/tool.yaml": stack})
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    result = runner.invoke(main, ["--root", str(root), "lint", "--no-tools", str(root / "rendered" / "tool")])
+    assert result.exit_code == 6, result.output
+    assert "FB041 warning: curl output is run as code by sh (a command or process substitution)" in result.stdout
