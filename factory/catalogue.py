@@ -76,6 +76,7 @@ class _Loader:
         self.templates = templates
         self.pin_repositories = pin_repositories
         self.problems: list[Problem] = []
+        self.extended: set[str] = {DEFAULTS_FILE}  # the files some file extends (_defaults: every stack)
 
     def run(self) -> model.Catalogue:
         stacks_dir = self.root / "stacks"
@@ -89,6 +90,7 @@ class _Loader:
         os_marked = docs.pop(OS_FILE, None)
         os_base = self._os(os_marked) if os_marked is not None else None
         chains = self._chains(docs)
+        self._check_shared_files_are_used(docs)
         if os_base is None:
             raise DefinitionError(self.problems or [Problem("stacks/os.yaml", None, "", "invalid")])
         expander = targets.Expander(os_base, self.templates, self.problems, self.pin_repositories)
@@ -141,6 +143,8 @@ class _Loader:
         except DefinitionError as exc:
             self.problems.extend(exc.problems)
             return None
+        if isinstance(marked.data, dict) and isinstance(marked.data.get("extends"), str):
+            self.extended.add(marked.data["extends"])  # read before the schema: an invalid child still uses it
         found = validate(marked, kind)
         self.problems.extend(found)
         if found and kind == "os":
@@ -162,6 +166,23 @@ class _Loader:
         found, problems = pins.parse(marked, self.pin_repositories)
         self.problems.extend(problems)
         return found
+
+    def _check_shared_files_are_used(self, docs: Mapping[str, Marked | None]) -> None:
+        """A file starting with _ builds nothing of its own: its variants or versions need a stack extending it."""
+        for name, marked in docs.items():
+            if not name.startswith("_") or marked is None or name in self.extended:
+                continue
+            defined = [key for key in ("variants", "versions") if key in marked.data]
+            if defined:
+                self.problems.append(
+                    Problem(
+                        marked.file,
+                        marked.line((defined[0],)),
+                        defined[0],
+                        f"a file starting with _ builds nothing, and no stack extends {name}: rename it"
+                        f" {name[1:]}.yaml to build it, or name it in a stack's extends",
+                    )
+                )
 
     # -- the OS ----------------------------------------------------------------
 
