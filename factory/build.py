@@ -77,7 +77,7 @@ class BuildRun:
         self.environ = dict(os.environ if environ is None else environ)
         self.no_cache = no_cache
         # Unique even for runs started in the same second (they would share logs and tags).
-        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(2)
+        self.run_id = run_id or dt.datetime.now(dt.UTC).strftime(model.RUN_ID_FORMAT) + secrets.token_hex(2)
         self.directory = site.state_dir / "builds" / self.run_id
         self.registry = RegistryClient(site.registry.address)
         self.nodes = Nodes(docker)

@@ -3,7 +3,9 @@
 All problems of all files are collected and raised together as one
 DefinitionError, each naming file, line and field. A file that fails its
 schema is left out of the later checks, but the other files still get them,
-so one broken file never hides the problems of another.
+so one broken file never hides the problems of another. os.yaml is what every
+stack is checked against: when its schema errors leave the settings stacks
+depend on intact (OS_ESSENTIALS), the stacks are checked against the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ OS_FILE = "os"
 DEFAULTS_FILE = "_defaults"
 PINS_FILE = pins.PINS_FILE
 _STEM = re.compile(r"_?[a-z0-9][a-z0-9-]{0,62}")
+# What the stacks are checked against (releases, tags, image name, platforms): with these valid,
+# stacks are expanded and checked even while other settings of os.yaml are in error.
+OS_ESSENTIALS = frozenset({"name", "release", "releases", "image", "platforms"})
+# Stand-ins for required settings of os.yaml that are in error, so the stacks can still be checked;
+# the catalogue is never returned while os.yaml has a problem.
+_OS_STAND_INS: Mapping[str, Any] = {
+    "packages": [],
+    "user": {"name": "user", "uid": 1, "group": "user", "gid": 1, "home": "/home/user"},
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class _Loader:
         self.pin_repositories = pin_repositories
         self.today = today
         self.problems: list[Problem] = []
+        self.extended: set[str] = {DEFAULTS_FILE}  # the files some file extends (_defaults: every stack)
 
     def run(self) -> model.Catalogue:
         stacks_dir = self.root / "stacks"
@@ -85,9 +97,10 @@ class _Loader:
         os_marked = docs.pop(OS_FILE, None)
         os_base = self._os(os_marked) if os_marked is not None else None
         chains = self._chains(docs)
+        self._check_shared_files_are_used(docs)
         if os_base is None:
             raise DefinitionError(self.problems or [Problem("stacks/os.yaml", None, "", "invalid")])
-        expander = targets.Expander(os_base, self.templates, self.problems)
+        expander = targets.Expander(os_base, self.templates, self.problems, self.pin_repositories)
         found = [expander.os_target()]
         for name, chain in chains.items():
             if not name.startswith("_"):
@@ -138,8 +151,12 @@ class _Loader:
         except DefinitionError as exc:
             self.problems.extend(exc.problems)
             return None
+        if isinstance(marked.data, dict) and isinstance(marked.data.get("extends"), str):
+            self.extended.add(marked.data["extends"])  # read before the schema: an invalid child still uses it
         found = validate(marked, kind)
         self.problems.extend(found)
+        if found and kind == "os":
+            return _os_for_checking_stacks(marked, found)
         return None if found else marked
 
     def _load_pins(self) -> dict[str, model.Pin]:
@@ -157,6 +174,23 @@ class _Loader:
         found, problems = pins.parse(marked, self.pin_repositories)
         self.problems.extend(problems)
         return found
+
+    def _check_shared_files_are_used(self, docs: Mapping[str, Marked | None]) -> None:
+        """A file starting with _ builds nothing of its own: its variants or versions need a stack extending it."""
+        for name, marked in docs.items():
+            if not name.startswith("_") or marked is None or name in self.extended:
+                continue
+            defined = [key for key in ("variants", "versions") if key in marked.data]
+            if defined:
+                self.problems.append(
+                    Problem(
+                        marked.file,
+                        marked.line((defined[0],)),
+                        defined[0],
+                        f"a file starting with _ builds nothing, and no stack extends {name}: rename it"
+                        f" {name[1:]}.yaml to build it, or name it in a stack's extends",
+                    )
+                )
 
     # -- the OS ----------------------------------------------------------------
 
@@ -275,6 +309,19 @@ class _Loader:
                     )
                 )
             inherited = set(own)
+
+
+def _os_for_checking_stacks(marked: Marked, problems: Sequence[Problem]) -> Marked | None:
+    """os.yaml without its settings in error (stand-ins for required ones), or None when an essential one is."""
+    if not isinstance(marked.data, dict):
+        return None
+    broken = {re.split(r"[.\[]", p.field, maxsplit=1)[0] for p in problems}  # the top-level key of each
+    if broken & (OS_ESSENTIALS | {""}):
+        return None
+    data = {key: value for key, value in marked.data.items() if key not in broken}
+    data.update({key: value for key, value in _OS_STAND_INS.items() if key in broken})
+    usable = Marked(marked.file, data, marked.lines)
+    return usable if not validate(usable, "os") else None
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -313,7 +313,8 @@ def lint(
     rendered/**/Dockerfile of the project). Base images must be the unified OS
     or another catalogue image (plus --allow-image); a team's Dockerfile is
     linted even while the catalogue is invalid (then only --allow-image counts,
-    and a warning says so). Findings print as `file:line CODE severity:
+    any other base is an error, and a warning says so). A directory with no
+    Dockerfile is a usage error. Findings print as `file:line CODE severity:
     message`; the exit code is 6 when one is at or above --failure-threshold,
     5 when hadolint, shellcheck or trivy is not installed (FB100).
 
@@ -325,7 +326,7 @@ def lint(
     from factory import pipeline
 
     selected = () if no_tools else _tools(tool_list)
-    workspace = _lint_workspace(ctx, explicit=bool(paths))
+    workspace, invalid = _lint_workspace(ctx, explicit=bool(paths))
     root = workspace.project.root if workspace is not None else _root_or_none(ctx)
     report = pipeline.lint(
         workspace,
@@ -334,6 +335,7 @@ def lint(
         ignore_file=_ignore_file(root, ignore_file),
         allow_images=allow_images,
         require_digest=require_digest,
+        invalid_catalogue=invalid,
     )
     threshold = _severity(failure_threshold)
     present.lint(report, threshold, output)
@@ -409,25 +411,26 @@ def preview(
         sys.exit(int(ExitCode.LINT_FAILED))
 
 
-def _lint_workspace(ctx: click.Context, *, explicit: bool) -> Workspace | None:
-    """The project for linting; with explicit paths an invalid or missing project is no obstacle."""
+def _lint_workspace(ctx: click.Context, *, explicit: bool) -> tuple[Workspace | None, bool]:
+    """The project for linting, and whether its catalogue is invalid; with explicit paths an invalid or
+    missing project is no obstacle (an invalid one makes the policy fail closed)."""
     try:
         project = _project(ctx)
     except DefinitionError:
         if not explicit or ctx.find_root().obj is not None:
             raise
-        return None
+        return None, False
     try:
-        return _workspace(ctx)
+        return _workspace(ctx), False
     except DefinitionError as exc:
         if not explicit:
             raise
         click.echo(
             f"warning: the catalogue of {project.root} is invalid ({len(exc.problems)} problems; see `factory"
-            " validate`): base images are checked against --allow-image only",
+            " validate`): base images are checked against --allow-image only, and any other is an error",
             err=True,
         )
-        return None
+        return None, True
 
 
 def _root_or_none(ctx: click.Context) -> Path | None:

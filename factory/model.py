@@ -18,6 +18,17 @@ PLACEHOLDER_REGISTRY = "factory.invalid"
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 RUNTIME_VARIANT = "runtime"  # the variant whose tags carry no suffix
 
+# Tags the factory derives from a definition's, each within the OCI limit of 128 characters:
+# the staging tag `{version}-{variant}-{run id}` (and `-{platform}` when one platform is built
+# apart) and publish's dated tag `{tag}-YYYYMMDD[.N]`. So the definition's parts are bounded.
+MAX_TAG = 128
+RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ-"  # a build run's id: its UTC start, then 4 hex digits
+RUN_ID_LENGTH = len("20261207T093508Z-4bd6")
+PLATFORM_SUFFIX_LENGTH = len("-linux-riscv64")  # the longest platform as a tag's end (linux/ppc64le too)
+DATED_SUFFIX_LENGTH = len("-20261207.999")  # a day's thousandth publication of one tag
+MAX_STAGING_TAG = MAX_TAG - 1 - RUN_ID_LENGTH - PLATFORM_SUFFIX_LENGTH  # `{version}-{variant}`: 92
+MAX_PUBLISHED_TAG = MAX_TAG - DATED_SUFFIX_LENGTH  # a tag as published, suffix included: 115
+
 
 def frozen_map(values: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """A read-only copy of a str->str mapping, key order kept."""

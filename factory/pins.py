@@ -38,18 +38,27 @@ def parse(marked: Marked, allowed: Sequence[str]) -> tuple[dict[str, model.Pin],
     images = marked.data.get("images") or {}
     found = {key: model.Pin(v["reference"], v["digest"]) for key, v in images.items()}
     for key, pin in found.items():
-        repository = references.parse(pin.reference).repository
-        if allowed and not any(fnmatch.fnmatchcase(repository, pattern) for pattern in allowed):
+        message = outside(pin.reference, allowed)
+        if message is not None:
             problems.append(
-                Problem(
-                    marked.file,
-                    marked.line(("images", key, "reference")),
-                    f"images.{key}.reference",
-                    f"{repository} is not one of the factory's repositories ({', '.join(allowed)});"
-                    " factory.yaml pins.allow can add others",
-                )
+                Problem(marked.file, marked.line(("images", key, "reference")), f"images.{key}.reference", message)
             )
     return found, problems
+
+
+def outside(reference: str, allowed: Sequence[str]) -> str | None:
+    """Why an image a definition names (a pin, a copy-from) is not one it may name, or None.
+
+    `allowed` are fnmatch patterns over the repository: the factory's own and factory.yaml pins.allow;
+    empty means any (nothing known to check against).
+    """
+    repository = references.parse(reference).repository
+    if not allowed or any(fnmatch.fnmatchcase(repository, pattern) for pattern in allowed):
+        return None
+    return (
+        f"{repository} is not one of the factory's repositories ({', '.join(allowed)});"
+        " factory.yaml pins.allow can add others"
+    )
 
 
 def pins_from(record: records.BuildRecord) -> dict[str, dict[str, str]]:

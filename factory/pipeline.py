@@ -55,9 +55,24 @@ class Workspace:
 
     @classmethod
     def open(cls, project: Project) -> Workspace:
-        """Load and validate factory.yaml and the catalogue (DefinitionError names every problem)."""
-        config = site.load(project.root)
-        return cls(project, project.load(), config)
+        """Load and validate factory.yaml and the catalogue (DefinitionError names every problem of both).
+
+        An invalid factory.yaml does not stop the catalogue's checks; only what it would allow pins and
+        copy-from images to name is then unknown, so those go unchecked until it is fixed.
+        """
+        problems: list[Problem] = []
+        config: site.Site | None = None
+        try:
+            config = site.load(project.root)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        try:
+            catalogue = project.load(project.pin_repositories(config) if config is not None else ())
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        if problems or config is None:
+            raise DefinitionError(problems)
+        return cls(project, catalogue, config)
 
     def scope(self, stacks: Sequence[str]) -> list[str] | None:
         """The stacks named on a command line (None: all); an unknown one is a usage error."""
@@ -268,18 +283,23 @@ def lint(
     allow_images: Sequence[str] = (),
     frontends: Sequence[str] = (),
     require_digest: bool = True,
+    invalid_catalogue: bool = False,
 ) -> Report:
     """Lint Dockerfiles: `paths` (directories searched), or every rendered Dockerfile of the workspace.
 
     With a workspace the policy is the catalogue's (bases: the unified OS and
     its images, plus `allow_images`; `# syntax=` frontends: docker/dockerfile,
     factory.yaml build.syntax and `frontends`); without one only `allow_images`
-    is checked.
+    is checked. Inside a project whose catalogue is invalid the policy fails
+    closed: a base not in `allow_images` is an error (FB003), none given or not.
     """
     from factory.lint import lint_paths, policy
 
     if workspace is None:
-        rules = policy.Policy(allowed_images=tuple(allow_images), allowed_source="--allow-image")
+        source = "--allow-image (the catalogue is invalid: its images are unknown)" if invalid_catalogue else ""
+        rules = policy.Policy(
+            allowed_images=tuple(allow_images), allowed_source=source or "--allow-image", closed=invalid_catalogue
+        )
     else:
         syntax = (workspace.site.build.syntax,) if workspace.site.build.syntax else ()
         rules = policy.for_catalogue(
@@ -578,7 +598,7 @@ def record_path(config: site.Site, given: Path | None) -> Path:
     from factory.errors import EnvironmentProblem
 
     path = given or builds_directory(config) / LATEST
-    if not path.is_file():
+    if not path.exists():  # anything else there, records.read names what it is
         raise EnvironmentProblem(f"no build record at {path}: run `factory build` first")
     return path
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory import catalogue, model, render
 from factory.errors import DefinitionError, Problem
+
+if TYPE_CHECKING:
+    from factory.site import Site
 
 
 @dataclass(frozen=True)
@@ -38,19 +43,25 @@ class Project:
             [Problem(str(here), None, "", "no stacks/ directory here or above (use --root or FACTORY_ROOT)")]
         )
 
-    def load(self, today: dt.date | None = None) -> model.Catalogue:
-        """Load and validate the whole catalogue (end of life judged on `today`, default the real day)."""
+    def load(self, repositories: Sequence[str] | None = None, today: dt.date | None = None) -> model.Catalogue:
+        """Load and validate the whole catalogue (end of life judged on `today`, default the real day).
+
+        `repositories`: what pins and copy-from images may name (default: pin_repositories(), which
+        reads factory.yaml; empty: anything, for a factory.yaml too broken to say).
+        """
         if not (self.root / "stacks").is_dir():
             raise DefinitionError([Problem(str(self.root), None, "", "no stacks/ directory in this project")])
         if not self.templates.is_dir():
             raise DefinitionError([Problem(str(self.templates), None, "", "no templates/ directory")])
-        return catalogue.load(self.root, render.available_templates(self.templates), self.pin_repositories(), today)
+        if repositories is None:
+            repositories = self.pin_repositories()
+        return catalogue.load(self.root, render.available_templates(self.templates), repositories, today)
 
-    def pin_repositories(self) -> tuple[str, ...]:
+    def pin_repositories(self, config: Site | None = None) -> tuple[str, ...]:
         """What pins may name: the factory's staging and publish repositories, and factory.yaml pins.allow."""
         from factory import site
 
-        config = site.load(self.root)
+        config = config or site.load(self.root)
         registry = config.registry
         own = (registry.repository("*", staging=True), registry.repository("*"), config.publish.repository("*"))
         return (*own, *config.pins_allowed)

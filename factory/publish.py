@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import attestations as attesting
-from factory import locks, notes, references
+from factory import locks, model, notes, references
 from factory import record as records
 from factory.errors import CommandFailed, EnvironmentProblem, FactoryError, UsageProblem
 from factory.oci import RegistryClient
@@ -282,6 +282,8 @@ def immutable_tag(primary: str, digest: str, existing: Mapping[str, str | None],
     n = 1
     while f"{stem}.{n}" in existing:
         n += 1
+    if len(f"{stem}.{n}") > model.MAX_TAG:  # validation leaves room for .999
+        raise PublishFailed(f"{primary}: {n} dated tags today already; no room for another within 128 characters")
     return f"{stem}.{n}", False
 
 

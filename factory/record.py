@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from factory import references
+from factory import files, references
 from factory.errors import EnvironmentProblem
 
 # 2: per-stage verdicts per platform; status is one of Status; 3: publication; 4: a scan verdict names its
 # SBOM, a verify verdict its checks, a publication its copies and note, a target the plan's reasons (an older factory
 # would refuse those fields as unknown: the bump says why)
 SCHEMA_VERSION = 4
+MAX_RECORD_BYTES = 64 * 2**20  # records of thousands of targets stay under a few MiB
 
 
 class Status(enum.StrEnum):
@@ -196,19 +197,36 @@ def write(record: BuildRecord, directory: Path, *, latest: bool = True) -> Path:
 
 
 def read(path: Path) -> BuildRecord:
-    """Read a record; a missing, truncated, foreign or newer file is a clear error, not a traceback."""
+    """Read a record; a missing, truncated, foreign, newer, special or oversized file is a clear error.
+
+    `--record` may name any path: only a regular file of at most MAX_RECORD_BYTES is read (a FIFO
+    would block, /dev/zero never end), and JSON nested past Python's stack or holding an integer of
+    thousands of digits is refused like any other foreign file, never a traceback.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = files.read_regular(path, MAX_RECORD_BYTES)
     except FileNotFoundError as exc:
         raise EnvironmentProblem(f"{path}: no build record here: run `factory build` first") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvironmentProblem(f"{path}: cannot read: {exc}") from exc
+    except files.NotRegular as exc:
+        raise EnvironmentProblem(f"{exc}: a build record is a file") from exc
+    except OSError as exc:
+        raise EnvironmentProblem(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if isinstance(data, int):
+        raise EnvironmentProblem(
+            f"{path}: {data} bytes: larger than any build record ({MAX_RECORD_BYTES // 2**20} MiB at most)"
+        )
     try:
-        return BuildRecord.from_json(json.loads(text))
+        return BuildRecord.from_json(json.loads(data.decode("utf-8")))
+    except UnicodeDecodeError as exc:
+        raise EnvironmentProblem(f"{path}: not a build record of this factory (not UTF-8 text)") from exc
     except json.JSONDecodeError as exc:
         raise EnvironmentProblem(f"{path}: not a build record of this factory (not JSON: {exc.msg})") from exc
+    except RecursionError as exc:
+        raise EnvironmentProblem(f"{path}: not a build record of this factory (JSON nested too deep)") from exc
     except RecordError as exc:
         raise EnvironmentProblem(f"{path}: not a build record this factory can read: {exc}") from exc
+    except ValueError as exc:  # what json.loads raises for an integer of more than 4300 digits
+        raise EnvironmentProblem(f"{path}: not a build record of this factory (a number too long to read)") from exc
 
 
 def atomic_write(path: Path, text: str) -> None:

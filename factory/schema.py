@@ -18,7 +18,7 @@ from cerberus import TypeDefinition, Validator
 from factory import proxies
 from factory.errors import Problem
 from factory.schema_messages import Index, flatten, typename
-from factory.values import HEREDOC_TERMINATOR, KINDS
+from factory.values import HEREDOC_TERMINATOR, KINDS, shown
 from factory.yamlmarks import Marked, format_path
 
 __all__ = ["HEREDOC_TERMINATOR", "PLATFORMS", "RESERVED_LABELS", "SCHEMAS", "validate"]
@@ -96,7 +96,7 @@ INSTALL_STEP = {
         "strip_components": {"type": "integer", "min": 0, "max": 16},
         "mode": K("mode"),
         "image": K("pinned_image"),
-        "src": K("abs_path"),
+        "src": K("source_path"),
     },
 }
 _INSTALL_STEP_FIELDS = tuple(INSTALL_STEP["schema"])
@@ -322,7 +322,7 @@ SITE = {
             "large_sbom_bytes": {"type": "integer", "min": 1, "max": 2**31 - 1},
         },
     },
-    # Repositories (fnmatch globs) pins/images.yaml may name besides the factory's own.
+    # Repositories (fnmatch globs) pins/images.yaml and copy-from images may name besides the factory's own.
     "pins": {"type": "dict", "schema": {"allow": {"type": "list", "schema": K("repo_glob")}}},
     "state_dir": K("file_path"),
     "cache_dir": K("file_path"),
@@ -395,9 +395,11 @@ class _Validator(Validator):  # type: ignore[misc]
     def _check_with_unique(self, field: str, value: Any) -> None:
         seen = set()
         for item in value if isinstance(value, list) else ():
-            key = repr(item)
+            if not isinstance(item, str | int | float):
+                continue  # not an item of any list: the type rule reports it
+            key = (type(item), item)  # 1 and True, 1 and "1" differ
             if key in seen:
-                self._error(field, f"duplicate entry {item!r}")
+                self._error(field, f"duplicate entry {shown(item)}")
             seen.add(key)
 
     def _check_with_day(self, field: str, value: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from factory import model
+from factory import model, pins
 from factory.errors import Problem
 from factory.suggest import did_you_mean
 from factory.yamlmarks import Path_, format_path
@@ -21,16 +21,22 @@ if TYPE_CHECKING:
 
 OS_TEMPLATE = "os"  # renders the OS base only
 SCRATCH_TEMPLATE = "static"  # the template whose final stage is FROM scratch
-MAX_TAG = 128  # the OCI distribution limit for a tag
 
 
 class Expander:
     """Turns chains into targets, appending every problem to a shared list."""
 
-    def __init__(self, os_base: model.OSBase, templates: frozenset[str], problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        os_base: model.OSBase,
+        templates: frozenset[str],
+        problems: list[Problem],
+        repositories: tuple[str, ...] = (),
+    ) -> None:
         self.os = os_base
         self.templates = templates
         self.problems = problems
+        self.repositories = repositories  # what copy-from images may name, as pins (empty: any)
         self.paths: dict[str, Path_] = {}  # target id -> where in its chain the target is defined
 
     def os_target(self) -> model.Target:
@@ -73,6 +79,12 @@ class Expander:
             )
             return []
         if not self._variant_graph_is_sound(chain, variants):
+            return []
+        if data.get("image", chain.name) == self.os.image:
+            # Its tags would sit beside the OS base's (bookworm, 12, latest) and be taken for other releases.
+            owner = f"image {self.os.image!r} is the OS base's ({self.os.source})"
+            at: Path_ = ("image",) if "image" in data else ()
+            self.problems.append(chain.problem(at, f"{owner}: a stack publishes an image of its own"))
             return []
         found: list[model.Target] = []
         versioned = [v for v, spec in variants.items() if spec.get("versioned", True)]
@@ -262,10 +274,24 @@ class Expander:
             tuple(entry["tags"] if entry else spec["tags"]), variant, entry is not None, spec.get("tag_suffix")
         )
         for tag in tags:
-            if len(tag) > MAX_TAG:
+            if len(tag) > model.MAX_PUBLISHED_TAG:
                 self.problems.append(
-                    chain.problem(tag_path, f"tag {tag[:40]}... is {len(tag)} characters with its suffix (at most 128)")
+                    chain.problem(
+                        tag_path,
+                        f"tag {tag[:40]}... is {len(tag)} characters with its suffix: at most"
+                        f" {model.MAX_PUBLISHED_TAG}, so that publish's dated tag (-20261207.1) stays within 128",
+                    )
                 )
+        staging = model.staging_tag(version, variant)
+        if len(staging) > model.MAX_STAGING_TAG:
+            self.problems.append(
+                chain.problem(
+                    ("versions", index, "version") if index is not None else ("variants", variant),
+                    f"version and variant make the staging tag {staging[:40]}... of {len(staging)} characters:"
+                    f" at most {model.MAX_STAGING_TAG}, so that the build's run id and platform"
+                    " (-20261207T093508Z-4bd6-linux-riscv64) keep it within 128",
+                )
+            )
         platforms = list(data.get("platforms") or self.os.platforms)
         for narrower in ((entry or {}).get("platforms"), spec.get("platforms")):
             if narrower is not None:
@@ -361,6 +387,9 @@ class Expander:
         if method == "os-packages":
             return model.OsPackages(tuple(step["packages"]))
         if method == "copy-from":
+            foreign = pins.outside(step["image"], self.repositories)
+            if foreign is not None:
+                self.problems.append(chain.problem((*path, "image"), foreign))
             return model.CopyFrom(step["image"], step["src"], step["dest"])
         missing = sorted({p.split("/")[1] for p in platforms} - set(step["url"]))
         if missing:

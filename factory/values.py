@@ -12,10 +12,13 @@ however the templates use it; the templates quote what they emit as well.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from factory.model import MAX_PUBLISHED_TAG
 
 # Unicode categories refused in every value: controls (C0, DEL, C1: \v \f \x1c-\x1e
 # \x85 ...), format characters (bidi overrides that make a diff lie to a reviewer,
@@ -52,9 +55,43 @@ def refused_character(text: str, allow: str = "") -> tuple[int, str] | None:
 
 
 def shown(value: object) -> str:
-    """A value as an error message shows it: repr (control characters escaped), cut short."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 5] + "...'" + f" ({len(str(value))} chars)"
+    """A value as an error message shows it: repr (control characters escaped), cut short.
+
+    Made from at most a little more than SHOWN_LENGTH characters of the value, so showing a page of text,
+    a list of ten thousand aliases or an integer of thousands of digits (whose repr Python refuses) costs
+    nothing and never fails.
+    """
+    text = _short_repr(value, SHOWN_LENGTH + 1)
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    size = f" ({len(value)} chars)" if isinstance(value, str) else ""
+    return text[: SHOWN_LENGTH - 5] + "...'" + size
+
+
+_SHOWN_BITS = 200  # about 60 decimal digits: an integer longer than a message is shown by its size
+
+
+def _short_repr(value: object, budget: int) -> str:
+    """repr(value), or a prefix of it at least `budget` characters long."""
+    if isinstance(value, str | bytes):
+        return repr(value[:budget])
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _SHOWN_BITS:
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        items = value.items() if isinstance(value, dict) else value
+        opener, closer = ("{", "}") if isinstance(value, dict | set | frozenset) else ("[", "]")
+        text = opener
+        for item in items:
+            if len(text) > budget:
+                return text + "..."
+            shown_item = (
+                f"{_short_repr(item[0], budget)}: {_short_repr(item[1], budget)}"
+                if isinstance(value, dict)
+                else _short_repr(item, budget)
+            )
+            text += (", " if text != opener else "") + shown_item
+        return text + closer
+    return repr(value)
 
 
 def _no_dot_segments(value: str) -> str | None:
@@ -64,8 +101,58 @@ def _no_dot_segments(value: str) -> str | None:
     return None
 
 
+# What a copy-from may not read out of its image, and a copy-from or download may not write (nor a
+# directory holding one of them, which would copy or replace it whole): the account and password
+# databases, sudo, PAM and ssh settings, the loader's preload list, root's home, and the kernel's
+# and the runtime's filesystems (/proc, /sys, /dev, /run with its secret mounts). The image's own
+# scripts run as root anyway; these are the fields a reviewer reads as "just copies a file".
+SENSITIVE_PATHS = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/passwd",
+    "/etc/passwd-",
+    "/etc/group",
+    "/etc/group-",
+    "/etc/subuid",
+    "/etc/subgid",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/pam.d",
+    "/etc/security",
+    "/etc/ssh",
+    "/etc/ld.so.preload",
+    "/root",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/var/run",
+)
+
+
+def _not_sensitive(value: str) -> str | None:
+    segments = [s for s in value.split("/") if s]
+    for sensitive in SENSITIVE_PATHS:
+        parts = sensitive.strip("/").split("/")
+        if segments[: len(parts)] == parts:
+            return f"must not be {sensitive} or a path under it (a sensitive path: see factory/values.py)"
+        if parts[: len(segments)] == segments:
+            return f"must not be a directory holding {sensitive} (a sensitive path: see factory/values.py)"
+    return None
+
+
 def _not_root_dir(value: str) -> str | None:
     return _no_dot_segments(value) or ("must not be / itself" if value.rstrip("/") == "" else None)
+
+
+def _copy_source(value: str) -> str | None:
+    return _no_dot_segments(value) or _not_sensitive(value)
+
+
+def _destination(value: str) -> str | None:
+    return _not_root_dir(value) or _not_sensitive(value)
 
 
 def _no_terminator(value: str) -> str | None:
@@ -83,6 +170,7 @@ def _not_root(value: str) -> str | None:
 
 # The heredoc terminator every rendered RUN uses; no script line may equal it.
 HEREDOC_TERMINATOR = "EOT"
+MAX_SCRIPT_LINES = 2000
 
 
 @dataclass(frozen=True)
@@ -94,6 +182,8 @@ class Kind:
     pattern: str | None = None  # full match; None: any text of allowed characters
     max_length: int = 256
     multiline: bool = False  # scripts: newlines and tabs allowed, every other control refused
+    max_lines: int | None = None  # scripts: how many lines
+    why_max: str = ""  # why max_length (and max_lines) are what they are, when that is not obvious
     check: Callable[[str], str | None] | None = None
 
     def problem(self, value: str) -> str | None:
@@ -104,8 +194,12 @@ class Kind:
             if self.multiline:
                 return f"a script may hold newlines and tabs but no other control character; {what} at {position}"
             return f"must be one line of printable text, but has {what} at {position}: got {shown(value)}"
+        why = f" ({self.why_max})" if self.why_max else ""
         if len(value) > self.max_length:
-            return f"is {len(value)} characters long, more than the {self.max_length} allowed"
+            return f"is {len(value)} characters long, more than the {self.max_length} allowed{why}"
+        lines = value.rstrip("\n").count("\n") + 1
+        if self.max_lines is not None and lines > self.max_lines:
+            return f"is {lines} lines long, more than the {self.max_lines} allowed{why}"
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return f"expected {self.expect}, got {shown(value)}"
         if self.check is not None:
@@ -133,7 +227,13 @@ KINDS: Mapping[str, Kind] = {
             r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?",
             max_length=200,
         ),
-        Kind("tag", "an image tag ([A-Za-z0-9_.-], at most 128)", _TAG, max_length=128),
+        Kind(
+            "tag",
+            f"an image tag ([A-Za-z0-9_.-], at most {MAX_PUBLISHED_TAG})",
+            _TAG,
+            max_length=MAX_PUBLISHED_TAG,
+            why_max="publish adds a dated tag such as -20261207.1, and a tag holds at most 128",
+        ),
         Kind("tag_suffix", "'' or a suffix such as '-build'", r"(-[A-Za-z0-9_.]+)?", max_length=64),
         Kind("image", "an image repository name such as 'python' or 'lang/python'", _REPO, max_length=128),
         Kind(
@@ -154,7 +254,13 @@ KINDS: Mapping[str, Kind] = {
             "dest_path",
             "an absolute path of [A-Za-z0-9._+@-] segments",
             rf"/({_SEGMENT}/?)*",
-            check=_not_root_dir,
+            check=_destination,
+        ),
+        Kind(
+            "source_path",
+            "an absolute path of [A-Za-z0-9._+@-] segments",
+            rf"/({_SEGMENT}/?)*",
+            check=_copy_source,
         ),
         Kind(
             "glob_path",
@@ -172,7 +278,16 @@ KINDS: Mapping[str, Kind] = {
         Kind("sha256", "a sha256 digest: 64 lower-case hex digits", r"[0-9a-f]{64}"),
         Kind("version", "a version string such as '3.13' (quote it in YAML)", r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}"),
         Kind("line", "one line of text", max_length=1000),
-        Kind("script", "a shell script", max_length=64 * 1024, multiline=True, check=_no_terminator),
+        Kind(
+            "script",
+            "a shell script",
+            max_length=64 * 1024,
+            max_lines=MAX_SCRIPT_LINES,
+            multiline=True,
+            check=_no_terminator,
+            # a variant's and a version's scripts go into one Dockerfile, which the lint reads up to 10,000 lines
+            why_max="the Dockerfile it is rendered into must stay within what the lint reads",
+        ),
         Kind("command_word", "one word of a command", max_length=1000),
         Kind("env_name", "an environment variable name", r"[A-Za-z_][A-Za-z0-9_]*", max_length=128),
         Kind("env_value", "one line of text", max_length=4096),

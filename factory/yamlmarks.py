@@ -5,9 +5,11 @@ the marks away, so we compose the node tree ourselves and keep a path -> line
 map beside the plain data. Duplicate keys, which PyYAML silently collapses,
 are reported as problems here, and so is whatever could make loading costly
 or crash: aliases of mappings and lists (a few hundred bytes of nested
-aliases expand to gigabytes: sharing is what `extends` is for), nesting
-deeper than MAX_DEPTH, files over MAX_BYTES, and explicit tags that the
-constructor cannot read (`!!int ""`, `!!bool maybe`).
+aliases expand to gigabytes: sharing is what `extends` is for), aliases of
+text that repeat more than MAX_BYTES characters in all (twenty thousand
+aliases of a 100 KB string would hand every later check two gigabytes),
+nesting deeper than MAX_DEPTH, files over MAX_BYTES, and explicit tags that
+the constructor cannot read (`!!int ""`, `!!bool maybe`).
 """
 
 from __future__ import annotations
@@ -100,10 +102,17 @@ def load_text(text: str, display: str) -> Marked:
     if node is None:
         raise DefinitionError([Problem(display, 1, "", "file is empty; expected a mapping")])
     builder = _Builder(display)
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except _TooLarge:  # its problem is recorded; what was built so far is no use
+        raise DefinitionError(builder.problems) from None
     if builder.problems:
         raise DefinitionError(builder.problems)
     return Marked(display, data, builder.lines)
+
+
+class _TooLarge(Exception):
+    """Aliases expanded the values past MAX_BYTES: building stops at once."""
 
 
 class _Builder:
@@ -116,9 +125,23 @@ class _Builder:
         self.constructor = SafeConstructor()
         self._collections: set[int] = set()  # ids of the mapping and list nodes built so far
         self._aliased: set[int] = set()  # ... and of those already reported as aliased
+        self._characters = 0  # of every scalar built, an alias's each time: at most MAX_BYTES
+
+    def _count(self, node: yaml.Node, path: Path_, text: str) -> None:
+        """Add a scalar's text to the values' size; past MAX_BYTES (only aliases get there) stop building."""
+        self._characters += len(text)
+        if self._characters > MAX_BYTES:
+            message = (
+                f"aliases repeat text past the {MAX_BYTES} characters a file may hold"
+                " (each alias repeats its anchor's whole value)"
+            )
+            self._problem(node, path, message)
+            raise _TooLarge
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            self._count(node, path, node.value)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if id(node) in self._collections:  # the composer hands out one node per anchor
                 if id(node) not in self._aliased:
@@ -152,6 +175,7 @@ class _Builder:
                 continue
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
+            self._count(key_node, (*path, key), key)
             if key in seen:
                 self._problem(key_node, (*path, key), f"duplicate key (first set on line {seen[key]})")
                 continue

@@ -137,7 +137,7 @@ def test_internal_errors_exit_70_without_traceback(
 ) -> None:
     from factory import project
 
-    def boom(self: object) -> None:
+    def boom(self: object, *args: object) -> None:
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(project.Project, "load", boom)

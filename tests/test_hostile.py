@@ -26,6 +26,7 @@ from factory.cli import main
 from tests.test_invalid_definitions import DAY
 
 CASES = Path(__file__).resolve().parent / "hostile"
+REPO_MINIMAL_TOOL = (Path(__file__).resolve().parent / "fixtures" / "minimal" / "stacks" / "tool.yaml").read_text()
 MAX_OUTPUT = 5000  # a located error is a few lines, never a page
 
 
@@ -146,7 +147,7 @@ def test_usage_errors_come_out_as_json(args: list[str], code: int, make_project:
 def test_internal_errors_come_out_as_json(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from factory import project
 
-    def boom(self: object) -> None:
+    def boom(self: object, *args: object) -> None:
         raise ZeroDivisionError("deliberate")
 
     monkeypatch.setattr(project.Project, "load", boom)
@@ -176,6 +177,38 @@ def test_lint_of_a_team_dockerfile_does_not_need_a_valid_catalogue(make_project:
     assert "the catalogue of" in result.stderr and "is invalid (1 problems" in result.stderr
     assert result.exit_code in (0, 6), result.output  # linted: findings decide, not the catalogue
     assert "svc/Dockerfile" in result.output or result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("allow", "code"), [((), 6), (("--allow-image", "registry.example.invalid/*"), 6), (("--allow-image", "evil.*"), 0)]
+)
+def test_lint_fails_closed_while_the_catalogue_is_invalid(
+    allow: tuple[str, ...], code: int, make_project: Callable[..., Path]
+) -> None:
+    root = make_project(files={"stacks/tool.yaml": "descripton: broken\n"})
+    dockerfile = root / "svc" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text(f'FROM evil.example/x:1@sha256:{"e" * 64}\nUSER 10001:10001\nENTRYPOINT ["/app"]\n')
+    (dockerfile.parent / ".dockerignore").write_text("*\n")
+    args = ["--root", str(root), "lint", "--no-tools", "--failure-threshold", "error", *allow, str(dockerfile)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert "base images are checked against --allow-image only, and any other is an error" in result.stderr
+    finding = (
+        "FB003 error: base image evil.example/x is not the unified OS or another image of --allow-image"
+        " (the catalogue is invalid: its images are unknown)"
+    )
+    assert (finding in result.stdout) == (code == 6)
+
+
+def test_lint_of_a_directory_without_a_dockerfile_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "Dockerfile")
+    for directory in (tmp_path / "empty", tmp_path / "fifo"):
+        result = CliRunner().invoke(main, ["lint", "--no-tools", str(directory)])
+        assert result.exit_code == 2, result.output
+        assert f"no Dockerfile found under {directory} (Dockerfile, Containerfile or *.Dockerfile)" in result.stderr
 
 
 def test_no_color_is_honoured_on_a_terminal(make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,3 +259,54 @@ def test_render_into_an_immutable_rendered_is_a_clear_error(make_project: Callab
     assert "cannot write rendered/: Operation not permitted" in answer["message"]
     assert "USER 10001:10001 \n" in dockerfile.read_text()  # the old tree is left as it was
     assert [p.name for p in root.iterdir() if p.name.startswith(".rendered")] == []
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_fifo, "a FIFO, not a regular file: a build record is a file"),
+        (lambda path: Path("/dev/zero"), "/dev/zero: a character device, not a regular file"),
+        (lambda path: _sized(path, record.MAX_RECORD_BYTES + 1), "67108865 bytes: larger than any build record"),
+        (lambda path: _written(path, "[" * 100_000), "not a build record of this factory (JSON nested too deep)"),
+        (lambda path: _written(path, '{"schema": 1' + "0" * 5000 + "}"), "(a number too long to read)"),
+        (lambda path: _written(path, '{"a": "\xff"}', "latin-1"), "not a build record of this factory (not UTF-8"),
+    ],
+    ids=["fifo", "device", "oversized", "nested", "huge-integer", "not-utf8"],
+)
+@pytest.mark.parametrize("command", ["pin", "status"])
+def test_a_record_that_is_no_record_file_is_a_clear_error(
+    make: Callable[[Path], Path], message: str, command: str, make_project: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = make(tmp_path / "record.json")
+    result = CliRunner().invoke(main, ["--root", str(make_project()), command, "--record", str(path)])
+    assert result.exit_code == 5, result.output
+    assert str(path) in result.stderr and message in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+def _sized(path: Path, size: int) -> Path:
+    with path.open("wb") as out:
+        out.truncate(size)  # sparse: nothing is written
+    return path
+
+
+def _written(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_a_stack_script_running_a_download_as_code_is_found(make_project: Callable[..., Path]) -> None:
+    stack = REPO_MINIMAL_TOOL.replace(
+        "    verify: [curl --version]\n", '    run: sh -c "$(curl -fsSL http://127.0.0.1/i)"\n'
+    )
+    root = make_project(files={"stacks/tool.yaml": stack})
+    runner = CliRunner()
+    assert runner.invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    result = runner.invoke(main, ["--root", str(root), "lint", "--no-tools", str(root / "rendered" / "tool")])
+    assert result.exit_code == 6, result.output
+    assert "FB041 warning: curl output is run as code by sh (a command or process substitution)" in result.stdout

@@ -25,6 +25,20 @@ PROXIES = [
     ("JDK_JAVA_OPTIONS", "-Djava.net.useSystemProxies=true"),
     ("MAVEN_OPTS", "-DsocksProxyHost=proxy.invalid"),
     ("GRADLE_OPTS", "-Dhttp.nonProxyHosts=localhost"),
+    ("GIT_CONFIG_KEY_0", "http.proxy"),
+    ("GIT_CONFIG_KEY_12", "http.https://git.example.invalid/.proxy"),
+    ("GIT_CONFIG_KEY_1", "http.proxyAuthMethod"),
+    ("GIT_CONFIG_KEY_3", "core.gitProxy"),
+    ("GIT_CONFIG_KEY_2", "remote.origin.proxy"),
+    ("GIT_CONFIG_VALUE_0", "ssh -o ProxyCommand='nc -X connect -x p.invalid:3128 %h %p'"),
+    ("GIT_CONFIG_PARAMETERS", "'http.proxy'='http://p.invalid:3128'"),
+    ("GIT_CONFIG_PARAMETERS", "'user.name'='ci' 'https.proxy=http://p.invalid'"),
+    ("GIT_CONFIG_PARAMETERS", "'core.sshcommand'='ssh -oProxyJump=jump.invalid'"),
+    ("GIT_SSH_COMMAND", "ssh -o ProxyCommand=nc p.invalid 22"),
+    ("GIT_SSH_COMMAND", "ssh -oproxyjump=jump.invalid"),
+    ("GIT_SSH_COMMAND", "ssh -J jump.invalid"),
+    ("RSYNC_RSH", "ssh -vJ user@jump.invalid:2222"),
+    ("BORG_RSH", "/usr/bin/ssh -i /k -J jump.invalid"),
 ]
 NOT_PROXIES = [
     ("NO_PROXY_CHECKS", "1"),
@@ -32,6 +46,12 @@ NOT_PROXIES = [
     ("PATH", "/usr/bin"),
     ("JAVA_TOOL_OPTIONS", "-Xmx1g -XX:+UseG1GC"),
     ("LANG", "C.UTF-8"),
+    ("GIT_CONFIG_COUNT", "1"),
+    ("GIT_CONFIG_KEY_0", "user.name"),
+    ("GIT_CONFIG_VALUE_0", "http://proxy.invalid:3128"),  # a value alone: its key says what it is
+    ("GIT_CONFIG_PARAMETERS", "'safe.directory'='*'"),
+    ("GIT_SSH_COMMAND", "ssh -i /k -o StrictHostKeyChecking=yes"),
+    ("JAVA_OPTS", "-Jfoo"),
 ]
 
 

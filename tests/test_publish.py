@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import publish
+from factory import model, publish
 from factory import record as records
 from factory.attestations import Attestation
 from factory.errors import EnvironmentProblem, UsageProblem
@@ -146,6 +146,26 @@ def test_the_immutable_tag_is_dated_and_never_reused_for_another_digest() -> Non
     assert publish.immutable_tag("3.13", A, {"3.13-20261130": A, "3.13-20261202": B}, TODAY) == ("3.13-20261130", True)
     # another tag family that happens to start alike is not this one
     assert publish.immutable_tag("3", A, {"3-13-x": A}, TODAY) == ("3-20261202", False)
+
+
+def test_the_dated_tag_of_the_longest_tag_validation_allows_stays_within_128() -> None:
+    primary = "t" * model.MAX_PUBLISHED_TAG
+    taken = {f"{primary}-20261202"} | {f"{primary}-20261202.{n}" for n in range(1, 999)}
+    tag, _ = publish.immutable_tag(primary, A, dict.fromkeys(taken), TODAY)
+    assert tag.endswith(".999") and len(tag) == model.MAX_TAG
+    with pytest.raises(publish.PublishFailed, match="no room for another"):
+        publish.immutable_tag(primary, A, dict.fromkeys({*taken, tag}), TODAY)
+
+
+def test_the_staging_tag_of_the_longest_parts_validation_allows_stays_within_128() -> None:
+    from factory.build import _slug
+    from factory.schema import PLATFORMS
+
+    run_id = dt.datetime(2026, 12, 7, 9, 35, 8).strftime(model.RUN_ID_FORMAT) + "4bd6"
+    assert len(run_id) == model.RUN_ID_LENGTH
+    assert max(len(f"-{_slug(p)}") for p in (*PLATFORMS, "local")) == model.PLATFORM_SUFFIX_LENGTH
+    longest = f"{'v' * model.MAX_STAGING_TAG}-{run_id}-{_slug('linux/riscv64')}"
+    assert len(longest) == model.MAX_TAG
 
 
 def test_first_publish_signs_and_attests_before_any_tag_then_immutable_then_rolling() -> None:

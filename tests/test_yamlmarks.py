@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,17 @@ def test_an_alias_bomb_is_refused_at_once_and_briefly() -> None:
 
 def test_scalar_aliases_are_fine() -> None:
     assert load_text("a: &v x\nb: *v\n", "f.yaml").data == {"a": "x", "b": "x"}
+
+
+def test_a_flood_of_scalar_aliases_stops_at_the_file_size_budget() -> None:
+    # 20000 aliases of a 100 KB string: 2 GB of values if every later check read them.
+    text = 'a: &s "' + "y" * 100_000 + '"\nb: [' + ", ".join(["*s"] * 20_000) + "]\n"
+    started = time.monotonic()
+    with pytest.raises(DefinitionError) as info:
+        load_text(text, "flood.yaml")
+    assert time.monotonic() - started < 2
+    [problem] = info.value.problems
+    assert problem.field == "b[9]" and "aliases repeat text past the 1048576 characters" in problem.message
 
 
 def test_keys_with_line_breaks_are_shown_escaped() -> None:

@@ -41,8 +41,10 @@ def target_key(target: model.Target) -> TargetKey:
 class Policy:
     """Settings the rules read; immutable, so one policy can serve every file of a run."""
 
-    # fnmatch patterns over the repository (as written or normalised); empty: any base is allowed.
+    # fnmatch patterns over the repository (as written or normalised); empty: any base is allowed,
+    # unless the policy is closed (a project whose catalogue is invalid: its images are unknown).
     allowed_images: tuple[str, ...] = ()
+    closed: bool = False
     # A base image must carry a digest, not only a tag.
     require_digest: bool = True
     # LABEL key -> values that declare a toolchain image, which may ship compilers.
@@ -61,9 +63,9 @@ class Policy:
     lifecycles: Mapping[TargetKey, lifecycle.Lifecycle] = field(default_factory=lambda: MappingProxyType({}))
 
     def allows(self, ref: ImageRef) -> bool:
-        """True when no allow-list is set or the repository matches one of its patterns."""
+        """True when the repository matches a pattern of the allow-list, or there is none and the policy is open."""
         if not self.allowed_images:
-            return True
+            return not self.closed
         return _matches(ref, self.allowed_images)
 
     def allows_frontend(self, ref: ImageRef) -> bool:
@@ -88,6 +90,12 @@ def catalogue_images(catalogue: model.Catalogue) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def copied_images(catalogue: model.Catalogue) -> tuple[str, ...]:
+    """Repositories the catalogue's copy-from steps pull (validated against the pins' allow-list)."""
+    steps = (s for t in catalogue.targets for s in t.install if isinstance(s, model.CopyFrom))
+    return tuple(sorted({parse_reference(step.image).repository for step in steps}))
+
+
 def for_catalogue(
     catalogue: model.Catalogue,
     *,
@@ -106,7 +114,7 @@ def for_catalogue(
     day = today or lifecycle.today()
     judged = {target_key(t): lifecycle.state(t, day) for t in catalogue.targets}
     return Policy(
-        allowed_images=(*own, *extra_allowed),
+        allowed_images=(*own, *copied_images(catalogue), *extra_allowed),
         allowed_source=f"the catalogue ({catalogue.os.id} and its images)",
         contract_images=own,
         allowed_frontends=tuple(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from factory.errors import UsageProblem
 from factory.lint import files, ignores, rules, tools
 from factory.lint.ignores import IgnoreFile
 from factory.lint.model import OWN, TOOLS, Finding, Severity, Suppressed
@@ -75,16 +76,20 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     """Files as given; directories to every Dockerfile below them (Dockerfile, Containerfile, *.Dockerfile).
 
     A path given that is no regular file (a FIFO, socket or device would block the
-    lint) raises UsageProblem; below a directory, only regular files are looked at.
+    lint) raises UsageProblem; below a directory, only regular files are looked at,
+    and a directory without one raises UsageProblem too (a lint of nothing is no pass).
     """
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
+            below = [
                 p
                 for p in sorted(path.rglob("*"))
                 if p.is_file() and (p.name in DOCKERFILE_NAMES or p.name.endswith(".Dockerfile"))
-            )
+            ]
+            if not below:
+                raise UsageProblem(f"no Dockerfile found under {path} (Dockerfile, Containerfile or *.Dockerfile)")
+            found.extend(below)
         else:
             files.require_regular(path)
             found.append(path)

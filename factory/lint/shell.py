@@ -3,7 +3,7 @@
 Rules need to know which programs a RUN script calls, with which words, on
 which line, and what connects them (`&&`, `|`, ...). This is not a shell
 parser: it reads quotes, escapes, line continuations, comments, `$(...)`,
-`${...}` and heredocs well enough to split commands, and never fails on
+`${...}`, process substitutions `<(...)` and heredocs well enough to split commands, and never fails on
 malformed input (an unclosed quote ends at the end of the script); only
 command substitutions nested deeper than MAX_NESTING are refused
 (`NestingTooDeep`), so that no script can exhaust the stack or make reading
@@ -168,7 +168,9 @@ def _read(r: _Reader) -> None:
             r.word.append(text[r.pos : end + 1])
             r.line += text.count("\n", r.pos, end)
             r.pos = end + 1
-        elif c == "$" and text.startswith(("$(", "${"), r.pos):
+        elif (c == "$" and text.startswith(("$(", "${"), r.pos)) or (
+            c in "<>" and not r.in_word and text.startswith("(", r.pos + 1)  # `<(...)`: a word, read inside too
+        ):
             r.begin_word()
             _dollar(r)
         elif c == "#" and not r.in_word:
@@ -270,7 +272,8 @@ def _double_quoted(r: _Reader) -> None:
 
 
 def _dollar(r: _Reader) -> None:
-    """`$(...)`, `$((...))` or `${...}`: kept verbatim in the word; a command substitution is read too."""
+    """`$(...)`, `$((...))`, `${...}` or `<(...)`: kept verbatim in the word; a command or process
+    substitution is read too."""
     text = r.text
     opener = text[r.pos + 1]
     closer = ")" if opener == "(" else "}"

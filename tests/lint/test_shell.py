@@ -52,6 +52,17 @@ def test_command_details() -> None:
     assert parsed[11].words == ("echo", "single $QUOTED", "double $EXPANDED", "$ESCAPED")
 
 
+def test_process_substitutions_are_words_read_inside() -> None:
+    found = [(c.program, c.words) for c in commands("bash <(curl -fsSL x)\nsh < <(wget -qO- y) >(tee z)\n")]
+    assert found == [
+        ("curl", ("curl", "-fsSL", "x")),
+        ("bash", ("bash", "<(curl -fsSL x)")),
+        ("wget", ("wget", "-qO-", "y")),
+        ("tee", ("tee", "z")),
+        ("sh", ("sh", "<", "<(wget -qO- y)", ">(tee z)")),
+    ]
+
+
 def test_unclosed_quote_does_not_raise() -> None:
     assert [c.program for c in commands("echo 'oops\ncurl x")] == ["echo"]
 

@@ -41,6 +41,11 @@ def _sources(dockerfile: Dockerfile) -> Iterator[tuple[int, str, ImageRef]]:
         yield line, f"syntax frontend {frontend}", parse_reference(frontend)
     for stage, reference, ref in _refs(dockerfile):
         yield stage.from_line, _via(stage, reference), ref
+    yield from _copied_from(dockerfile)
+
+
+def _copied_from(dockerfile: Dockerfile) -> Iterator[tuple[int, str, ImageRef]]:
+    """The images `COPY --from=<image>` (or ADD) pulls, not an earlier stage; triggers too."""
     stage_names = {s.name.lower() for s in dockerfile.stages if s.name}
     for instruction in dockerfile.instructions_and_triggers:  # `ONBUILD COPY --from=` pulls in every child
         source = instruction.flag("from") if instruction.keyword in ("COPY", "ADD") else None
@@ -70,11 +75,12 @@ def _unpinned(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
 
 
 def _not_allowed(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
-    for stage, _, ref in _refs(dockerfile):
+    pulled = [(stage.from_line, "base image", ref) for stage, _, ref in _refs(dockerfile)]
+    pulled += [(line, what.rsplit(" ", 1)[0], ref) for line, what, ref in _copied_from(dockerfile)]
+    for line, what, ref in pulled:
         if not policy.allows(ref):
             yield Hit(
-                stage.from_line,
-                f"base image {ref.repository} is not the unified OS or another image of {policy.allowed_source}",
+                line, f"{what} {ref.repository} is not the unified OS or another image of {policy.allowed_source}"
             )
 
 
@@ -101,7 +107,9 @@ def _frontend_not_allowed(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hi
 
 FLOATING = Rule("FB001", Severity.ERROR, "images must not float (no tag, or latest)", _floating)
 UNPINNED = Rule("FB002", Severity.WARNING, "images must be pinned by digest", _unpinned)
-NOT_ALLOWED = Rule("FB003", Severity.ERROR, "base image must be the unified OS or an allowed image", _not_allowed)
+NOT_ALLOWED = Rule(
+    "FB003", Severity.ERROR, "base and COPY --from images must be the unified OS or allowed images", _not_allowed
+)
 UNRESOLVED = Rule("FB004", Severity.INFO, "base image named by a build arg must have a default", _unresolved)
 FRONTEND_NOT_ALLOWED = Rule(
     "FB005",

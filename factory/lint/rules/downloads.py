@@ -15,9 +15,12 @@ from factory.lint.model import Severity
 from factory.lint.parse import Dockerfile, Instruction, Script, Stage
 from factory.lint.policy import Policy
 from factory.lint.rules.base import Hit, Rule
-from factory.lint.shell import Command
+from factory.lint.shell import Command, NestingTooDeep
+from factory.lint.shell import commands as read_commands
 
 SHELLS = frozenset({"sh", "bash", "dash", "ash", "ksh", "zsh", "python", "python3", "perl", "ruby", "node"})
+EVALUATORS = frozenset({"eval", "source", "."})  # run their arguments as shell code
+_SUBSTITUTIONS = ("$(", "`", "<(")
 _URL = re.compile(r"(?:https?|ftp)://[^\s'\"`;|&<>()]+")
 _REMOTE = re.compile(r"^(?:(?:https?|ftp|git)://|git@)|\.git(?:#.*)?$")
 _ARCH = re.compile(
@@ -115,14 +118,55 @@ def _verified_after(commands: list[tuple[Script, Command]]) -> list[bool]:
     return found
 
 
+def _downloads_in(word: str) -> str | None:
+    """curl or wget when a substitution in `word` runs one (`$(curl ...)`, `` `wget ...` ``, `<(curl ...)`)."""
+    if not any(s in word for s in _SUBSTITUTIONS):
+        return None
+    try:
+        return next((c.program for c in read_commands(word) if c.program in ("curl", "wget")), None)
+    except NestingTooDeep:
+        return None
+
+
+def _run_as_code(command: Command) -> tuple[str, str] | None:
+    """(download program, what runs it) when `command` runs a download's output as code without a file:
+    `sh -c "$(curl ...)"`, `bash <(curl ...)`, `eval "$(wget -qO- ...)"`, `source <(curl ...)`, `$(curl ...)`."""
+    argv = command.argv
+    if not argv:
+        return None
+    if command.program in EVALUATORS:  # every argument is code
+        words = argv[1:]
+    elif command.program in SHELLS:  # an argument that is a substitution: the script, or `-c`'s code
+        words = tuple(w for w in argv[1:] if w.startswith(_SUBSTITUTIONS))
+    else:  # the command itself is what a download printed
+        words = argv[:1] if argv[0].startswith(_SUBSTITUTIONS) else ()
+    for word in words:
+        program = _downloads_in(word)
+        if program is not None:
+            runner = command.program if command.program in SHELLS | EVALUATORS else "the shell"
+            return program, runner
+    return None
+
+
 def _unverified(dockerfile: Dockerfile, policy: Policy) -> Iterator[Hit]:
     for stage in dockerfile.stages:
         commands = _commands(stage)
         verified = _verified_after(commands)
+        run_as_code: set[int] = set()  # lines already told: their download is not told again
+        for script, command in commands:
+            executed = _run_as_code(command)
+            if executed is not None:
+                program, runner = executed
+                run_as_code.add(script.line_of(command.line))
+                yield Hit(
+                    script.line_of(command.line),
+                    f"{program} output is run as code by {runner} (a command or process substitution):"
+                    " nothing verifies the download",
+                )
         for position, script, command in _downloads(commands):
-            if not _is_download(command):
-                continue
             line = script.line_of(command.line)
+            if not _is_download(command) or line in run_as_code:
+                continue
             if command.piped:
                 following = commands[position + 1] if position + 1 < len(commands) else None
                 consumer = following[1].program if following and following[0] is script else "another command"
