@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from factory import pipeline, rendered, report, website
 from factory import record as records
-from factory import rendered, report, website
+from factory.cli import main
 from factory.errors import DefinitionError, EnvironmentProblem, UsageProblem
 from factory.project import Project
 from tests.conftest import FIXTURES, REPO
@@ -377,3 +380,120 @@ def test_the_site_replaces_its_own_tree_at_once_and_never_a_foreign_one(
     with pytest.raises(UsageProblem, match="not a site `factory site` wrote"):
         website.write(doc, foreign, REPO / "templates")
     assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+
+
+# -- the command and the main job ------------------------------------------------------------------
+
+
+def _project_with_fixture_runs(make_project: Callable[..., Path]) -> Path:
+    root = make_project()
+    shutil.copytree(FIXTURE / "builds", root / ".factory" / "builds")
+    return root
+
+
+def test_factory_site_prints_its_data_and_says_where(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project_with_fixture_runs(make_project)
+    monkeypatch.chdir(root / ".factory")  # the fixture's paths are relative to its folder, copied here as builds/
+    result = CliRunner().invoke(main, ["--root", str(root), "site", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    written = root / ".factory" / "site"
+    assert data == json.loads((written / "site.json").read_text())
+    assert data["site"]["runs"] == [RUN_A, RUN_B] and data["summary"]["images"] == 4
+    unknown = {i["target"] for i in data["images"] if i["lifecycle"] is None}  # not in this project's catalogue
+    assert unknown == {"python:3.13-runtime", "python:3.13-build", "node:20-runtime"}
+
+    out = root / "elsewhere"
+    record = root / ".factory" / "builds" / RUN_A / "record.json"
+    result = CliRunner().invoke(main, ["--root", str(root), "site", "--out", str(out), "--record", str(record)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {out}/index.html and 4 image pages (4 published) from 1 run\n"
+    assert json.loads((out / "site.json").read_text())["site"]["runs"] == [RUN_A]
+
+
+def test_factory_site_without_a_record_is_exit_5(make_project: Callable[..., Path]) -> None:
+    root = make_project()
+    result = CliRunner().invoke(main, ["--root", str(root), "site", "--output", "json"])
+    assert result.exit_code == 5
+    assert json.loads(result.stdout)["message"].startswith("no build record under ")
+
+
+def test_an_unreadable_old_record_is_left_out_and_said(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project_with_fixture_runs(make_project)
+    (root / ".factory" / "builds" / "old").mkdir()
+    (root / ".factory" / "builds" / "old" / "record.json").write_text('{"schema": 99}')
+    monkeypatch.chdir(root / ".factory")
+    result = CliRunner().invoke(main, ["--root", str(root), "site"])
+    assert result.exit_code == 0, result.output
+    assert "left out: " in result.stderr and "newer factory" in result.stderr
+
+
+def _main_job_project(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, publish: Callable[..., Any]
+) -> Path:
+    """A project with the fixture's runs, rendered, whose main job is faked at the seams (no engine): build
+    gives the fixture's second run, verify and scan pass, publish is `publish`."""
+    root = _project_with_fixture_runs(make_project)
+    assert CliRunner().invoke(main, ["--root", str(root), "render", "--no-lint"]).exit_code == 0
+    monkeypatch.chdir(root / ".factory")
+    lint_clean = type("L", (), {"failed": lambda self, threshold: False, "findings": []})()
+    monkeypatch.setattr(pipeline, "lint", lambda *a, **k: lint_clean)
+    monkeypatch.setattr("factory.present.lint", lambda *a, **k: None)
+    monkeypatch.setattr(
+        pipeline, "build", lambda *a, **k: records.read(root / ".factory/builds" / RUN_B / "record.json")
+    )
+    monkeypatch.setattr(pipeline, "verify", lambda *a, **k: type("V", (), {"passed": True})())
+    monkeypatch.setattr(pipeline, "scan", lambda *a, **k: type("G", (), {"passed": True})())
+    monkeypatch.setattr(pipeline, "ensure_signing_key", lambda *a, **k: None)
+    monkeypatch.setattr(pipeline, "publish", publish)
+    return root
+
+
+def _published(*_: Any, **__: Any) -> Any:
+    return type("P", (), {"passed": True})()
+
+
+def test_the_main_job_writes_the_site_after_the_report_and_says_where(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _main_job_project(make_project, monkeypatch, _published)
+    result = CliRunner().invoke(main, ["--root", str(root), "run"])
+    assert result.exit_code == 0, result.output
+    index = root / ".factory" / "site" / "index.html"
+    assert f"site: {index}" in result.stderr and index.is_file()
+    assert (root / ".factory" / "builds" / RUN_B / "report.json").is_file()
+
+
+def test_a_site_that_fails_never_loses_the_report(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _main_job_project(make_project, monkeypatch, _published)
+
+    def unwritable(*_: Any, **__: Any) -> Any:
+        raise EnvironmentProblem("cannot write the site to /nowhere: Read-only file system")
+
+    monkeypatch.setattr(pipeline, "write_site", unwritable)
+    result = CliRunner().invoke(main, ["--root", str(root), "run", "--output", "json"])
+    assert result.exit_code == 5
+    assert json.loads(result.stdout)["message"] == "cannot write the site to /nowhere: Read-only file system"
+    assert (root / ".factory" / "builds" / RUN_B / "report.json").is_file()
+    assert "report: " in result.stderr
+
+
+def test_a_failed_stage_still_writes_the_site(
+    make_project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory.errors import NotPublished
+
+    def refused(*_: Any, **__: Any) -> Any:
+        raise NotPublished("not published: node:20-runtime: scan failed")
+
+    root = _main_job_project(make_project, monkeypatch, refused)
+    result = CliRunner().invoke(main, ["--root", str(root), "run"])
+    assert result.exit_code == 10
+    assert (root / ".factory" / "site" / "images" / "node-20-runtime.html").is_file()
+    assert "site: " in result.stderr
