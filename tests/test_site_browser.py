@@ -2,14 +2,18 @@
 
 No console error, no exception, no request but file:// ones; the filter hides
 rows as one types; without JavaScript every row shows and the filter does
-not. Screenshots go to $FACTORY_ARTIFACTS (CI keeps them), else the test's
+not; served under a sub-path of a loopback web server, no request leaves it. Screenshots go to $FACTORY_ARTIFACTS (CI keeps them), else the test's
 temporary directory. Marked `browser`: skipped on a laptop without chromium,
 never in CI (tests/conftest.py); $FACTORY_CHROMIUM names another binary.
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +130,31 @@ def test_without_javascript_every_row_shows_and_no_dead_filter(site: Path, brows
     assert browser.evaluate("document.getElementById('filter').hidden") is True
     assert len(browser.evaluate(SHOWN)) == 4
     assert problems(browser) == []
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the test says what matters
+
+
+def test_served_from_a_sub_path_of_a_web_server_it_asks_only_for_its_own_files(site: Path, browser: Browser) -> None:
+    """Relative links: the same tree under /catalogue/ of a loopback server; no request leaves that path."""
+    root = site.parent / "www"
+    shutil.copytree(site, root / "catalogue")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            base = f"http://127.0.0.1:{server.server_address[1]}/catalogue/"
+            browser.open(base + "index.html")
+            mark = len(browser.events)
+            browser.evaluate("document.querySelector('#images tbody a').click()")
+            browser.wait_for("Page.loadEventFired", mark)
+            assert browser.evaluate("location.href") == base + "images/os-trixie.html"
+            assert browser.evaluate("document.querySelector('h1').textContent") == "os:trixie"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+    assert problems(browser) == []
+    assert [url for url in requests(browser) if not url.startswith(base)] == []
