@@ -2,7 +2,8 @@
 
 No console error, no exception, no request but file:// ones; the filter hides
 rows as one types; without JavaScript every row shows and the filter does
-not; served under a sub-path of a loopback web server, no request leaves it. Screenshots go to $FACTORY_ARTIFACTS (CI keeps them), else the test's
+not; served under a sub-path of a loopback web server, no request leaves it.
+Screenshots go to $FACTORY_ARTIFACTS (CI keeps them), else the test's
 temporary directory. Marked `browser`: skipped on a laptop without chromium,
 never in CI (tests/conftest.py); $FACTORY_CHROMIUM names another binary.
 """
