@@ -952,14 +952,15 @@ def pin(ctx: click.Context, output: str, record_path: Path | None) -> None:
 def run_main_job(
     ctx: click.Context, output: str, failure_threshold: str, no_cache: bool, use_plan: bool, allow_removal: bool
 ) -> None:
-    """The main job: validate, render --check, lint, build, verify, scan, publish, report.
+    """The main job: validate, render --check, lint, build, verify, scan, publish, report, site.
 
     Needs the engine (`factory engine up` first). Each stage runs only after
     the one before passed; the exit code is the first failing stage's (3, 1,
     6, 7, 8, 9, 10). Once the build has a record, the report
     (.factory/builds/<run>/report.md and report.json) is written whatever
     happens next: every image with its final tags, digests, sizes, checks,
-    findings and signature, and what was not published and why. On the
+    findings and signature, and what was not published and why; then the
+    catalogue site (.factory/site/, see `factory site`). On the
     embedded defaults a signing key is generated under ~/.config/factory.
     With --plan, only what the rebuild plan chose is built; an empty plan
     builds and pushes nothing and says "nothing to rebuild" (exit 0). One
@@ -996,6 +997,42 @@ def run_main_job(
     present.reported(job.reports, output)
 
 
+@main.command(name="site")
+@OUTPUT
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to write (default: .factory/site/); one already there is replaced only if `factory site` wrote it.",
+)
+@click.option(
+    "--record",
+    "record_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A build record to draw from (repeatable; default: every run's under .factory/builds/).",
+)
+@click.pass_context
+def site_pages(ctx: click.Context, output: str, out: Path | None, record_paths: tuple[Path, ...]) -> None:
+    """Write the catalogue site: static pages about every image, from the build records.
+
+    An index of every image (tags, platforms, digests, sizes, vulnerability
+    counts, signature, last rebuild and why, end of life; filterable), the
+    graph of which image is built FROM which, and a page per image: the
+    commands to pull it by digest, verify its signature and fetch its SBOM,
+    size charts against the OS base and the official images
+    (data/official-sizes.yaml), the history of each tag with the
+    why-rebuilt notes, the findings with their suppressions, the packages
+    and the rendered Dockerfile. Self-contained (nothing is fetched when
+    viewed): open index.html from disk or serve the directory from any web
+    server. The data is site.json beside it (--output json prints it); the
+    directory is replaced all at once. `factory run` writes it at its end.
+    """
+    from factory import pipeline
+
+    present.site_written(pipeline.write_site(_workspace(ctx), out, record_paths), output)
+
+
 @main.command()
 @click.option(
     "--output",
@@ -1003,7 +1040,7 @@ def run_main_job(
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="text or markdown: the Markdown report; json: the report document (the catalogue page's data).",
+    help="text or markdown: the Markdown report; json: the report document (the catalogue site's data).",
 )
 @_record_option
 @click.pass_context

@@ -6,7 +6,7 @@ decided and, where it judged images, writes its verdict per target and
 platform into the record, so the next stage and the next run read it there
 instead of asking the engine again:
 
-    validate -> render (check) -> lint -> build -> verify [-> scan -> sign -> publish -> report]
+    validate -> render (check) -> lint -> build -> verify [-> scan -> sign -> publish -> report -> site]
 
 The CLI commands, the main job (`factory run`), the scheduled rebuild and the
 PR preview are compositions of these functions; none prints or exits (the
@@ -970,6 +970,65 @@ def report(workspace: Workspace, record_path: Path) -> dict[str, Path]:
     return reporting.write(record, workspace.builds / record.run_id)
 
 
+# -- site ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteOutcome:
+    """What `site` wrote: the directory, its data (the document of site.json) and the records it left out."""
+
+    directory: Path
+    document: dict[str, Any]
+    skipped: list[str]  # an unreadable record under the state dir, each with why
+
+
+def site_directory(config: site.Site) -> Path:
+    """Where the catalogue site goes by default: .factory/site/."""
+    return config.state_dir / "site"
+
+
+def write_site(
+    workspace: Workspace, out: Path | None = None, record_paths: Sequence[Path] = (), *, day: dt.date | None = None
+) -> SiteOutcome:
+    """Write the catalogue site (factory.website) from the records given, else from every run's record.
+
+    A record named on the command line that cannot be read is an error; one
+    found under the state directory is left out and said so (an old run tells
+    history, not today). The public key goes with the pages when it is here.
+    """
+    from factory import lifecycle, website
+    from factory.errors import EnvironmentProblem
+
+    runs, skipped = [], []
+    if record_paths:
+        runs = [records.read(path) for path in record_paths]
+    else:
+        for path in sorted(workspace.builds.glob("*/record.json")):
+            try:
+                runs.append(records.read(path))
+            except FactoryError as exc:
+                skipped.append(str(exc))
+    if not runs:
+        raise EnvironmentProblem(f"no build record under {workspace.builds}: run `factory run` (or `factory build`)")
+    root = workspace.project.root
+    public_key = workspace.site.publish.key_path.with_suffix(".pub")
+    document = website.document(
+        runs,
+        catalogue=workspace.catalogue,
+        root=root,
+        official=website.official_sizes(root),
+        day=day or lifecycle.today(),
+        public_key=public_key.is_file(),
+    )
+    directory = website.write(
+        document,
+        out or site_directory(workspace.site),
+        workspace.project.templates,
+        public_key if public_key.is_file() else None,
+    )
+    return SiteOutcome(directory, document, skipped)
+
+
 def ensure_signing_key(workspace: Workspace, board: Board) -> None:
     """On the embedded defaults, make the signing key once (and say so); a configured key must exist."""
     from factory import publish as publishing
@@ -993,13 +1052,14 @@ def ensure_signing_key(workspace: Workspace, board: Board) -> None:
 
 @dataclass(frozen=True)
 class MainJob:
-    """What the main job did: the record it built and the report it wrote (also on failure); with a plan that
-    was empty, only the plan (nothing built, nothing pushed)."""
+    """What the main job did: the record it built, the report and the site it wrote (also on failure); with a
+    plan that was empty, only the plan (nothing built, nothing pushed)."""
 
     record_path: Path | None
     reports: dict[str, Path]
     published: PublishOutcome | None
     plan: Any = None  # factory.plan.Plan with --plan
+    site: Path | None = None  # the catalogue site's directory
 
 
 RUN_LOCK_WAIT_S = 3 * 3600.0  # a scheduled run waits for one in progress (a cold catalogue takes most of an hour)
@@ -1015,15 +1075,16 @@ def main_job(
     use_plan: bool = False,
     allow_removal: bool = False,
 ) -> MainJob:
-    """render --check -> lint -> [plan ->] build -> verify -> scan -> publish -> report, each after the one
-    before passed.
+    """render --check -> lint -> [plan ->] build -> verify -> scan -> publish -> report -> site, each after the
+    one before passed.
 
     `lint_passes` sees the lint report (the CLI shows it and applies the
     failure threshold). With `use_plan` only what the rebuild plan chose is
     built, and an empty plan ends the job there (no build, no push). Once a
-    build record exists, the report is written whatever happens next, so a
-    failed run still says what was not published and why. One main job at a
-    time per state directory: a second waits for the first.
+    build record exists, the report and then the catalogue site
+    (.factory/site/) are written whatever happens next, so a failed run still
+    says what was not published and why. One main job at a time per state
+    directory: a second waits for the first.
     """
     from factory import locks
 
@@ -1054,7 +1115,9 @@ def _main_job(
     from factory.errors import LintFailed
 
     board.note(
-        "main job: render --check, lint, " + ("plan, " if use_plan else "") + "build, verify, scan, publish, report"
+        "main job: render --check, lint, "
+        + ("plan, " if use_plan else "")
+        + "build, verify, scan, publish, report, site"
     )
     require_current(workspace)
     if not lint_passes(lint(workspace, ignore_file=ignore_file)):
@@ -1068,15 +1131,29 @@ def _main_job(
     try:
         outcome = _stages_after_build(workspace, board, record, path, allow_removal)
     except FactoryError as exc:
-        try:
-            written = report(workspace, path)
-            board.note(f"report: {written['markdown']}")
-        except FactoryError as unwritten:  # the stage's error is the one to show
-            board.note(f"no report: {unwritten}")
+        _report_and_site(workspace, board, path, after_failure=True)
         raise exc
-    written = report(workspace, path)
-    board.note(f"report: {written['markdown']}")
-    return MainJob(path, written, outcome, rebuild)
+    written, pages = _report_and_site(workspace, board, path)
+    return MainJob(path, written, outcome, rebuild, pages)
+
+
+def _report_and_site(
+    workspace: Workspace, board: Board, path: Path, *, after_failure: bool = False
+) -> tuple[dict[str, Path], Path | None]:
+    """The run's report, then the catalogue site, each said where. The report is written first, so a site that
+    fails never loses it; after a failed stage neither error is raised (the stage's is the one to show)."""
+    written: dict[str, Path] = {}
+    try:
+        written = report(workspace, path)
+        board.note(f"report: {written['markdown']}")
+        pages = write_site(workspace).directory
+        board.note(f"site: {pages / 'index.html'}")
+    except FactoryError as unwritten:
+        if not after_failure:
+            raise
+        board.note(f"no {'site' if written else 'report'}: {unwritten}")
+        return written, None
+    return written, pages
 
 
 def _stages_after_build(

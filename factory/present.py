@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from factory.lint.model import Severity
     from factory.lint.runner import Report
     from factory.osbase import Rootfs
-    from factory.pipeline import CopyOutcome, LockOutcome, PruneOutcome, PublishOutcome, ScanOutcome, Verification
+    from factory.pipeline import (
+        CopyOutcome,
+        LockOutcome,
+        PruneOutcome,
+        PublishOutcome,
+        ScanOutcome,
+        SiteOutcome,
+        Verification,
+    )
     from factory.preview import Preview
 
 
@@ -426,6 +434,21 @@ def published(outcome: PublishOutcome, output: str, copied: CopyOutcome | None =
 def reported(reports: dict[str, Path], output: str) -> None:
     """A run's report: the JSON document, or the Markdown for people (both files are beside the record)."""
     click.echo(reports["json" if output == "json" else "markdown"].read_text(), nl=False)
+
+
+def site_written(outcome: SiteOutcome, output: str) -> None:
+    """The site's data (site.json's document), or where it went and what it holds; a record left out is said."""
+    for why in outcome.skipped:
+        click.echo(style(f"left out: {why}", "yellow"), err=True)
+    if output == "json":
+        echo_json(outcome.document)
+        return
+    summary = outcome.document["summary"]
+    runs = len(outcome.document["site"]["runs"])
+    click.echo(
+        f"wrote {outcome.directory}/index.html and {summary['images']} image pages"
+        f" ({summary['published']} published) from {runs} run{'' if runs == 1 else 's'}"
+    )
 
 
 def pruned(outcome: PruneOutcome, output: str) -> None:

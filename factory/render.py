@@ -21,6 +21,7 @@ from factory.pins import PINS_FILE
 from factory.values import HEREDOC_TERMINATOR, refused_character, shown
 
 TEMPLATE_SUFFIX = ".Dockerfile.j2"
+HTML_SUFFIX = ".html.j2"  # the catalogue site's pages: autoescaped
 OS_TEMPLATE = "os"
 # Inputs of the OS bootstrap (mmdebstrap), rendered beside the OS Dockerfile: template -> file.
 OS_BOOTSTRAP = {"os-customize.sh.j2": "customize.sh", "os-dpkg.cfg.j2": "dpkg.cfg"}
@@ -58,14 +59,19 @@ def make_environment(template_dir: Path) -> jinja2.Environment:
     """The one Jinja environment of the factory.
 
     StrictUndefined turns a misspelled variable into an error instead of empty
-    text (which would silently drop a Dockerfile line); autoescape stays off
-    because the output is a Dockerfile, and values are quoted by the `dq`/`sq`
-    filters instead; trim/lstrip keep template control lines out of the output.
+    text (which would silently drop a Dockerfile line); trim/lstrip keep
+    template control lines out of the output.
     """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        # Escaping is decided per template, by its name: off for Dockerfiles and scripts (HTML escaping
+        # would corrupt them; their values are quoted by the `dq`/`sq` filters instead), on for the
+        # catalogue site's *.html.j2 pages, where every value from a record, an SBOM or a scan report
+        # is text that must never become markup. One environment, so both share filters and loader.
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=(HTML_SUFFIX.lstrip("."),), default_for_string=False, default=False
+        ),
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,

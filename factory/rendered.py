@@ -18,7 +18,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from factory.errors import RenderError
@@ -136,53 +136,54 @@ def write(output_dir: Path, files: list[RenderedFile], scope: Iterable[str] | No
     With `scope`, top-level directories outside it are carried over unchanged.
     """
     output_dir = output_dir.absolute()
-    parent = output_dir.parent
-    with _locked(parent):
-        _remove_leftovers(parent, output_dir.name)
-        old = read(output_dir, None)
-        try:
-            return _replace(output_dir, files, scope, old)
-        except OSError as exc:
-            raise RenderError(
-                f"cannot write {output_dir.name}/: {exc.strerror or exc} ({exc.filename or output_dir});"
-                f" {output_dir.name}/ is left as it was"
-            ) from exc
+    try:
+        with locked(output_dir.parent):
+            old = read(output_dir, None)
+            new: dict[str, str] = {}
+            if scope is not None:
+                tops = set(scope)
+                new = {path: text for path, text in old.items() if path.split("/", 1)[0] not in tops}
+            new.update({f.path: f.content for f in files})
+            replace_tree(output_dir, new)
+    except OSError as exc:
+        raise RenderError(
+            f"cannot write {output_dir.name}/: {exc.strerror or exc} ({exc.filename or output_dir});"
+            f" {output_dir.name}/ is left as it was"
+        ) from exc
+    return sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
 
 
-def _replace(
-    output_dir: Path, files: list[RenderedFile], scope: Iterable[str] | None, old: dict[str, str]
-) -> list[str]:
+def replace_tree(output_dir: Path, contents: Mapping[str, str | bytes]) -> None:
+    """Make `output_dir` hold exactly `contents` (relative path -> text or bytes), all or nothing.
+
+    Written and synced into a sibling temporary directory, then swapped in with
+    one rename (what a killed writer left beside it is removed first); the
+    caller holds `locked(output_dir.parent)`. An OSError leaves `output_dir` as
+    it was.
+    """
+    remove_leftovers(output_dir.parent, output_dir.name)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.new-", dir=output_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
     try:
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would be swapped in as rendered/'s mode
-        new: dict[str, str] = {}
-        if scope is not None:
-            tops = set(scope)
-            new = {path: text for path, text in old.items() if path.split("/", 1)[0] not in tops}
-        new.update({f.path: f.content for f in files})
-        for relative, text in sorted(new.items()):
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would be swapped in as the tree's mode
+        for relative, content in sorted(contents.items()):
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("w", encoding="utf-8") as out:
-                out.write(text)
+            with target.open("wb") as out:
+                out.write(content.encode("utf-8") if isinstance(content, str) else content)
                 out.flush()
                 os.fsync(out.fileno())
-        changed = sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
         _swap(staging, output_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)  # after the swap it holds the previous rendered/
-    return changed
+        shutil.rmtree(staging, ignore_errors=True)  # after the swap it holds the previous tree
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """An exclusive lock on the directory holding rendered/: one render writes at a time, a second waits."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise RenderError(f"cannot open {directory}: {exc.strerror}") from exc
+def locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the directory holding a tree this module replaces: one writer at a time, a second
+    waits (OSError when the directory cannot be opened)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -190,8 +191,8 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def _remove_leftovers(parent: Path, name: str) -> None:
-    """Temporary trees of a render that was killed (we hold the lock: no render is running)."""
+def remove_leftovers(parent: Path, name: str) -> None:
+    """Temporary trees of a writer that was killed (the caller holds the lock: no writer is running)."""
     for leftover in parent.glob(f".{name}.new-*"):
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)

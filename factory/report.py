@@ -2,8 +2,9 @@
 
 Made from the build record alone (and the scan report its verdicts name), so
 it can be written at the end of the main job, again later, or for an old run.
-The JSON document is the data the catalogue page is drawn from; the Markdown
-is for people and for $GITHUB_STEP_SUMMARY. What was not published says why.
+The JSON document is the data the catalogue site is drawn from (factory.website
+extends it); the Markdown is for people and for $GITHUB_STEP_SUMMARY. What was
+not published says why.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SIGNED_STATEMENTS = ("cyclonedx", "vuln", "openvex", "slsaprovenance1", "urn:fac
 def document(record: records.BuildRecord) -> dict[str, Any]:
     """The report as one JSON-ready document (README documents its keys)."""
     os_id, os_sizes = _os_base(record)
-    scans = _scan_entries(record)
+    scans = scan_entries(record)
     images = [_image(target, {} if target.id == os_id else os_sizes, scans) for target in record.targets]
     published = [i for i in images if i["published"]]
     return {
@@ -134,7 +135,7 @@ def _os_base(record: records.BuildRecord) -> tuple[str | None, dict[str, int]]:
     return None, {}
 
 
-def _scan_entries(record: records.BuildRecord) -> dict[tuple[str, str], dict[str, Any]]:
+def scan_entries(record: records.BuildRecord) -> dict[tuple[str, str], dict[str, Any]]:
     """(target, platform) -> the scan report's entry, from the reports the verdicts name (unreadable: absent)."""
     files = {v.report for t in record.targets for v in t.verdicts.get("scan", {}).values() if v.report}
     entries: dict[tuple[str, str], dict[str, Any]] = {}

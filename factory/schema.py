@@ -369,6 +369,38 @@ EXCEPTIONS = {
     },
 }
 
+# data/official-sizes.yaml: the compressed sizes the official images publish, each with where and when it
+# was read, that the catalogue site compares its images with (facts kept as data, updated by hand).
+OFFICIAL_SIZES = {
+    "images": {
+        "type": "list",
+        "required": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "image": K("line", required=True, empty=False),  # as its publisher names it: python:3.13-slim
+                "compares_with": {
+                    "type": "list",
+                    "required": True,
+                    "empty": False,
+                    "schema": K("target_id"),
+                    "check_with": "unique",
+                },
+                "sizes": {
+                    "type": "dict",
+                    "required": True,
+                    "empty": False,
+                    "keysrules": {"type": "string", "allowed": list(PLATFORMS)},
+                    "valuesrules": {"type": "integer", "min": 1},  # compressed bytes
+                },
+                "source": K("url", required=True),
+                "read": {**DAY, "required": True},
+                "note": K("line"),
+            },
+        },
+    },
+}
+
 _INSTALL_FIELDS = {
     "os-packages": ({"packages"}, set()),
     "download": ({"name", "url", "sha256", "dest"}, {"archive", "strip_components", "mode"}),
@@ -441,6 +473,7 @@ SCHEMAS: Mapping[str, Mapping[str, Any]] = {
     "site": SITE,
     "ignores": IGNORES,
     "exceptions": EXCEPTIONS,
+    "official_sizes": OFFICIAL_SIZES,
 }
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cdp import find_chromium
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -23,17 +25,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Engine tests skip on a laptop without an engine, but must never skip in CI.
+    # Engine and browser tests skip on a laptop without an engine or chromium, but must never skip in CI.
     in_ci = os.environ.get("CI") == "true"
     engine = os.environ.get("FACTORY_TEST_ENGINE") == "1"
+    browser = find_chromium() is not None
     for item in items:
         if "engine" in item.keywords and not engine and not in_ci:
             item.add_marker(pytest.mark.skip(reason="no engine (set FACTORY_TEST_ENGINE=1)"))
+        if "browser" in item.keywords and not browser and not in_ci:
+            item.add_marker(pytest.mark.skip(reason="no chromium (apt-get install chromium)"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if "engine" in item.keywords and os.environ.get("FACTORY_TEST_ENGINE") != "1" and os.environ.get("CI") == "true":
         pytest.fail("engine tests must run in CI: .ci/run starts the engine and sets FACTORY_TEST_ENGINE=1")
+    if "browser" in item.keywords and find_chromium() is None and os.environ.get("CI") == "true":
+        pytest.fail("browser tests must run in CI: .ci/run installs chromium (elsewhere set FACTORY_CHROMIUM)")
 
 
 @pytest.fixture

@@ -410,10 +410,16 @@ def test_every_string_of_every_schema_has_a_place() -> None:
     wanted = {
         (kind, at)
         for kind, schema in SCHEMAS.items()
+        if kind not in NEVER_BUILT
         for name, rules in schema.items()
         for at in _string_rules(rules, name)
     }
     assert wanted - covered == set()
+
+
+# Data that never reaches what the build runs: data/official-sizes.yaml only feeds the catalogue page,
+# whose one Jinja environment escapes every value of an .html.j2 template (tests/test_site.py).
+NEVER_BUILT = {"official_sizes"}
 
 
 @pytest.mark.parametrize("place", PLACES, ids=[_place_id(p) for p in PLACES])

@@ -181,6 +181,17 @@ def test_dq_refuses_newlines() -> None:
         render._dq("a\nRUN id")
 
 
+def test_one_environment_escapes_html_pages_only(tmp_path: Path) -> None:
+    """The catalogue site's .html.j2 pages are autoescaped; Dockerfiles and scripts stay as written."""
+    value = '<b>"x" & y</b>'
+    for name in ("page.html.j2", "image.Dockerfile.j2", "script.sh.j2"):
+        (tmp_path / name).write_text("{{ value }}")
+    env = render.make_environment(tmp_path)
+    assert env.get_template("page.html.j2").render(value=value) == "&lt;b&gt;&#34;x&#34; &amp; y&lt;/b&gt;"
+    assert env.get_template("image.Dockerfile.j2").render(value=value) == value
+    assert env.get_template("script.sh.j2").render(value=value) == value
+
+
 def test_sources_in_header(make_project: Callable[..., Path]) -> None:
     dockerfile = _files(make_project("golden"))["jdk/21/runtime/Dockerfile"]
     header = dockerfile.split("\n\n", 1)[0]

@@ -153,7 +153,7 @@ def test_every_factory_command_and_flag_a_workflow_runs_exists(workflow: Path) -
 def test_the_workflows_run_the_preview_and_the_rebuild() -> None:
     calls = {w.name: [c[0] for s in _scripts(w) for c in factory_calls(s)] for w in WORKFLOWS}
     assert "preview" in calls["pr-preview.yml"]
-    assert {"plan", "publish", "report"} <= set(calls["rebuild.yml"])
+    assert {"plan", "publish", "report", "site"} <= set(calls["rebuild.yml"])
     assert {"build", "verify", "scan"} <= set(calls["rebuild-wave.yml"])
 
 
@@ -193,6 +193,19 @@ def test_rebuild_runs_one_at_a_time_in_as_many_waves_as_the_plan_allows() -> Non
         assert workflow["jobs"][job]["with"]["wave"] == number - 1
         assert number == 1 or f"wave-{number - 1}" in workflow["jobs"][job]["needs"]
     assert workflow["jobs"]["failure-issue"]["if"] == "failure()"
+
+
+def test_rebuild_deploys_the_catalogue_site_to_github_pages() -> None:
+    publish = _steps("rebuild.yml", "publish")
+    site = next(i for i, step in enumerate(publish) if "factory site --out site" in step.get("run", ""))
+    assert "cosign public-key" in publish[site]["run"]  # the pages' verify commands name cosign.pub
+    uploads = [s for s in publish[site:] if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert [s["with"]["path"] for s in uploads] == ["site"]
+    pages = _workflow(REPO / ".github" / "workflows" / "rebuild.yml")["jobs"]["pages"]
+    assert pages["needs"] == "publish" and "needs.publish.result == 'success'" in pages["if"]
+    assert pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages"
+    assert [s["uses"].split("@")[0] for s in pages["steps"]] == ["actions/deploy-pages"]
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed (GitHub's runners have it)")
