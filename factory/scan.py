@@ -25,7 +25,7 @@ from typing import Any
 
 from factory import exceptions as excs
 from factory import record as records
-from factory.errors import EnvironmentProblem
+from factory.errors import CommandFailed, EnvironmentProblem
 from factory.lint.tools import locate
 from factory.process import Runner
 from factory.schema import SEVERITIES
@@ -194,7 +194,15 @@ class Scanner:
         """Make sure a DB is at hand (downloading it from the repository if one is set); no DB is an error."""
         if not self.database.offline:
             self.database.cache_dir.mkdir(parents=True, exist_ok=True)
-            self._trivy(["image", "--download-db-only", *self.database.args()], "downloading the vulnerability DB")
+            try:
+                self._trivy(["image", "--download-db-only", *self.database.args()], "downloading the vulnerability DB")
+            except CommandFailed as exc:
+                source = self.database.repository or "trivy's default repositories"
+                raise EnvironmentProblem(
+                    f"the vulnerability DB could not be downloaded from {source} ({_last_line(exc.output)}): set"
+                    " scan.db.repository (a mirror of trivy's DB) or scan.db.cache_dir (a DB fetched elsewhere)"
+                    " in factory.yaml; never '0 vulnerabilities' without a DB"
+                ) from exc
         info = self.database.info()
         if info is None:
             where = self.database.cache_dir / "db"
@@ -330,6 +338,11 @@ class Scanner:
     def _trivy(self, args: list[str], what: str) -> str:
         argv = [self.trivy, *args, *TRIVY_FLAGS]
         return self.runner.run(argv, timeout=TIMEOUT, hint=what).stdout
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
 
 
 def purls(sbom: Path) -> list[str]:

@@ -146,8 +146,12 @@ def test_no_db_is_an_error_never_zero_findings(tmp_path: Path) -> None:
 def test_without_a_mirror_the_download_failure_is_named(tmp_path: Path) -> None:
     settings = ScanSettings(db_repository="127.0.0.1:9/nothing/trivy-db:2")  # port 9: nobody listens
     scanner = scan.Scanner(settings, scan.Database.of(settings, tmp_path), tmp_path, (), TODAY)
-    with pytest.raises(CommandFailed, match="downloading the vulnerability DB"):
+    with pytest.raises(EnvironmentProblem) as caught:
         scanner.prepare_db()
+    message = str(caught.value)
+    assert message.startswith("the vulnerability DB could not be downloaded from 127.0.0.1:9/nothing/trivy-db:2 (")
+    assert "set scan.db.repository" in message and "never '0 vulnerabilities' without a DB" in message
+    assert isinstance(caught.value.__cause__, CommandFailed)  # trivy's own words are kept
 
 
 def test_reports(db: Path, tmp_path: Path) -> None:
