@@ -47,8 +47,11 @@ def argv(request: BuildRequest, docker: str = "docker") -> list[str]:
     else:
         output += [f"compression={request.compression}", "force-compression=true"]
     output.append("oci-mediatypes=true")
-    for name, value in sorted(request.annotations.items()):  # registries and updaters read these without a pull
-        output += [_csv(f"annotation-index.{name}={value}"), _csv(f"annotation-manifest.{name}={value}")]
+    # Registries and updaters read these without a pull. BuildKit refuses index annotations on a
+    # single-platform export ("not supported"): there the manifests carry them alone.
+    levels = ("index", "manifest") if len(request.platforms) > 1 else ("manifest",)
+    for name, value in sorted(request.annotations.items()):
+        output += [_csv(f"annotation-{level}.{name}={value}") for level in levels]
     parts: list[str | None] = [
         docker,
         *_opt("--context", request.docker_context),
