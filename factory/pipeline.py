@@ -543,7 +543,21 @@ def _rescan(workspace: Workspace, board: Board, published: Mapping[str, Any], da
     exceptions = excs.load(root, day, root / settings.exceptions)
     database = scanning.Database.of(settings, workspace.site.cache_dir)
     scanner = scanning.Scanner(settings, database, workspace.site.cache_dir, exceptions, day)
-    return planning.rescan_reasons(published, scanner, lock, board.note)
+    return planning.rescan_reasons(published, scanner, lock, board.note, _attested_sbom(workspace))
+
+
+def _attested_sbom(workspace: Workspace) -> Callable[[str], Mapping[str, Any] | None]:
+    """The signed CycloneDX SBOM of a published manifest (None: no public key here, or none verifies)."""
+    from factory import publish as publishing
+    from factory.process import Runner
+
+    try:
+        cosign = publishing.Cosign(
+            Runner(), publishing.SigningKey.at(workspace.site.publish.key_path, verify_only=True)
+        )
+    except FactoryError:
+        return lambda pinned: None
+    return lambda pinned: cosign.predicate(pinned, "cyclonedx")
 
 
 # -- verify --------------------------------------------------------------------------------

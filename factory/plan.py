@@ -29,6 +29,7 @@ from factory.debversion import compare
 from factory.errors import EnvironmentProblem, FactoryError, UsageProblem
 from factory.oci import RegistryClient, platform_name
 from factory.process import Runner
+from factory.record import atomic_write
 
 if TYPE_CHECKING:
     from factory.scan import Scanner
@@ -387,9 +388,11 @@ def rescan_reasons(
     scanner: Scanner,
     lock: Mapping[str, Any] | None,
     say: Callable[[str], None],
+    attested: Callable[[str], Mapping[str, Any] | None] = lambda pinned: None,
 ) -> dict[str, list[Reason]]:
-    """Per published target: its SBOMs (cached by digest, else made from the registry: no pull) against the
-    lock's archive and today's DB (`package_reasons`). Without a DB, or a lock, that part is skipped, said once."""
+    """Per published target: its SBOMs against the lock's archive and today's DB (`package_reasons`). Each
+    SBOM is the one cached by digest, else the image's signed `cyclonedx` attestation (`attested`: no layer is
+    read), else made from the registry. Without a DB, or a lock, that part is skipped, said once."""
     try:
         scanner.prepare_db()
         with_db = True
@@ -405,7 +408,7 @@ def rescan_reasons(
         archive: dict[str, str] = {}
         fixable: dict[tuple[str, str], Fixable] = {}
         for platform, digest in sorted(image.manifests.items()):
-            sbom = scanner.sbom(f"{repository}@{digest}", digest, platform)
+            sbom = _published_sbom(scanner, attested, f"{repository}@{digest}", digest, platform)
             installed.update(notes.packages(json.loads(sbom.read_text())))
             if lock is not None:
                 table = lock["packages"].get(lock["os"]["release"], {}).get(platform.split("/")[1], {})
@@ -419,3 +422,15 @@ def rescan_reasons(
         if found:
             reasons[target_id] = found
     return reasons
+
+
+def _published_sbom(
+    scanner: Scanner, attested: Callable[[str], Mapping[str, Any] | None], pinned: str, digest: str, platform: str
+) -> Path:
+    path = scanner.sbom_path(digest)
+    if not path.is_file():
+        document = attested(pinned)
+        if document is not None and document.get("components") is not None:  # not a referrer's pointer
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(document))
+    return scanner.sbom(pinned, digest, platform)

@@ -215,11 +215,15 @@ class Scanner:
 
     # -- one image ---------------------------------------------------------------------------------
 
+    def sbom_path(self, digest: str) -> Path:
+        """Where the SBOM of a digest is cached."""
+        suffix = ".nojar" if self._skips_jars else ""  # a Java index set later makes a new, full one
+        return self.cache_root / "sbom" / f"{digest.replace(':', '-')}{suffix}.cdx.json"
+
     def sbom(self, reference: str, digest: str, platform: str) -> Path:
         """The CycloneDX SBOM of a platform image, made once per digest and cached."""
         java = self._java_db()
-        suffix = ".nojar" if self._skips_jars else ""  # a Java index set later makes a new, full one
-        path = self.cache_root / "sbom" / f"{digest.replace(':', '-')}{suffix}.cdx.json"
+        path = self.sbom_path(digest)
         if path.is_file():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -275,3 +275,28 @@ def test_a_job_of_a_later_wave_builds_from_the_parent_it_is_given(monkeypatch: p
         building.given_bases(CATALOGUE, {"os:trixie": "os@" + OS_DIGEST})
     result = CliRunner().invoke(main, ["--root", str(REPO), "build", "go:static", "--base", "os:trixie", "-o", "json"])
     assert result.exit_code == 2 and "expected ID=REPOSITORY@sha256:DIGEST" in json.loads(result.stdout)["message"]
+
+
+def test_a_published_sbom_comes_from_the_cache_or_its_attestation_before_the_registry(tmp_path: Any) -> None:
+    made: list[str] = []
+
+    class Scanner:
+        def sbom_path(self, digest: str) -> Any:
+            return tmp_path / "sbom" / f"{digest}.cdx.json"
+
+        def sbom(self, pinned: str, digest: str, platform: str) -> Any:
+            path = self.sbom_path(digest)
+            if not path.is_file():
+                made.append(pinned)  # trivy would read the image's layers from the registry here
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text('{"components": []}')
+            return path
+
+    document = {"bomFormat": "CycloneDX", "components": [{"name": "zlib1g", "version": "1", "purl": "pkg:deb/x"}]}
+    first = plan._published_sbom(Scanner(), lambda pinned: document, "r/x@d1", "d1", "linux/amd64")  # type: ignore[arg-type]
+    assert json.loads(first.read_text()) == document and made == []
+    plan._published_sbom(Scanner(), lambda pinned: None, "r/x@d2", "d2", "linux/amd64")  # type: ignore[arg-type]
+    assert made == ["r/x@d2"]  # no key or no attestation: made from the registry
+    pointer = {"bomFormat": "CycloneDX", "externalReferences": [{"type": "bom"}]}  # a large SBOM's pointer
+    plan._published_sbom(Scanner(), lambda pinned: pointer, "r/x@d3", "d3", "linux/amd64")  # type: ignore[arg-type]
+    assert made == ["r/x@d2", "r/x@d3"]
