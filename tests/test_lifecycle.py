@@ -16,6 +16,7 @@ from factory.cli import main
 from factory.errors import DefinitionError, Problem
 from factory.lifecycle import Level, Status
 from factory.render import available_templates
+from tests.support.targets import make_target
 
 EOL = dt.date(2026, 4, 30)
 DAY = dt.date(2026, 12, 7)
@@ -103,24 +104,7 @@ def test_an_override_before_the_end_of_life_changes_nothing() -> None:
 
 
 def _target(variant: str, support: model.Support | None) -> model.Target:
-    return model.Target(
-        stack="node",
-        version="20",
-        variant=variant,
-        image="node",
-        tags=("20",),
-        platforms=("linux/amd64",),
-        base=model.BaseRef(model.BaseKind.OS, "os:trixie"),
-        template="stack",
-        description="",
-        install=(),
-        run="",
-        env=model.frozen_map(),
-        labels=model.frozen_map(),
-        verify=(),
-        cmd=(),
-        support=support,
-    )
+    return make_target(stack="node", version="20", variant=variant, image="node", tags=("20",), support=support)
 
 
 def test_state_and_states_judge_a_target_by_its_version() -> None:

@@ -22,6 +22,7 @@ from factory.cli import main
 from factory.lint.model import Severity
 from factory.lint.runner import Report
 from factory.project import Project
+from tests.support.targets import make_target
 
 TOOL = """description: A small stack for tests
 variants:
@@ -336,23 +337,7 @@ def test_a_moved_line_is_no_new_risk() -> None:
 
 def _target(name: str, base: str | None) -> model.Target:
     kind = model.BaseKind.TARGET if base else model.BaseKind.ROOTFS
-    return model.Target(
-        stack=name,
-        version=None,
-        variant="v",
-        image=name,
-        tags=("t",),
-        platforms=("linux/amd64",),
-        base=model.BaseRef(kind, base),
-        template="stack",
-        description="",
-        install=(),
-        run="",
-        env=model.frozen_map(),
-        labels=model.frozen_map(),
-        verify=(),
-        cmd=(),
-    )
+    return make_target(stack=name, version=None, variant="v", image=name, tags=("t",), base=model.BaseRef(kind, base))
 
 
 def test_plan_waves_follow_the_parent_graph() -> None:
