@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import exceptions as excs
-from factory import notes, references, rendered
+from factory import notes, references, rendered, scan_reports
 from factory import record as records
 from factory.errors import EnvironmentProblem
 from factory.scan import purls
@@ -81,22 +81,17 @@ class Inputs:
 
 def scan_images(target: records.TargetResult) -> dict[str, dict[str, Any]]:
     """Per platform, the scan report's entry for this target (read from the report each verdict names)."""
+    verdicts = target.verdicts.get("scan", {})
+    found = scan_reports.entries([v.report for v in verdicts.values() if v.report], strict=True)
     out: dict[str, dict[str, Any]] = {}
-    reports: dict[str, Any] = {}
-    for platform, verdict in target.verdicts.get("scan", {}).items():
-        if not verdict.report:
+    for platform in verdicts:
+        image = found.get((target.id, platform))
+        if image is None:
             continue
-        if verdict.report not in reports:
-            try:
-                reports[verdict.report] = json.loads(Path(verdict.report).read_text())
-            except (OSError, ValueError) as exc:
-                raise EnvironmentProblem(f"cannot read the scan report {verdict.report}: {exc}") from exc
-        for image in reports[verdict.report].get("images", []):
-            if image.get("target") == target.id and image.get("platform") == platform:
-                sbom = image.get("sbom")
-                if not sbom or not Path(sbom).is_file():
-                    raise EnvironmentProblem(f"the SBOM {sbom} of {target.id} is gone: run `factory scan` again")
-                out[platform] = image
+        sbom = image.get("sbom")
+        if not sbom or not Path(sbom).is_file():
+            raise EnvironmentProblem(f"the SBOM {sbom} of {target.id} is gone: run `factory scan` again")
+        out[platform] = image
     return out
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from factory import notes
+from factory import notes, scan_reports
 from factory import record as records
 from factory.publish import refusal
 from factory.schema import SEVERITIES
@@ -137,16 +137,8 @@ def _os_base(record: records.BuildRecord) -> tuple[str | None, dict[str, int]]:
 
 def scan_entries(record: records.BuildRecord) -> dict[tuple[str, str], dict[str, Any]]:
     """(target, platform) -> the scan report's entry, from the reports the verdicts name (unreadable: absent)."""
-    files = {v.report for t in record.targets for v in t.verdicts.get("scan", {}).values() if v.report}
-    entries: dict[tuple[str, str], dict[str, Any]] = {}
-    for file in sorted(files):
-        try:
-            report = json.loads(Path(file).read_text())
-        except (OSError, ValueError):
-            continue
-        for image in report.get("images", []):
-            entries[(str(image.get("target")), str(image.get("platform")))] = image
-    return entries
+    files = [v.report for t in record.targets for v in t.verdicts.get("scan", {}).values() if v.report]
+    return scan_reports.entries(files, strict=False)
 
 
 def markdown(doc: Mapping[str, Any]) -> str:

@@ -11,12 +11,13 @@ the DB does.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from factory import __version__
 from factory import record as records
+from factory.errors import EnvironmentProblem
 from factory.scan import IMAGE_CONFIG, DbInfo, ImageScan, as_json, rank
 from factory.schema import SEVERITIES
 from factory.site import ScanSettings
@@ -200,3 +201,19 @@ def _location(uri: str, where: str, line: int = 0) -> dict[str, Any]:
 
 def _security_severity(severity: str) -> str:
     return {"CRITICAL": "9.5", "HIGH": "8.0", "MEDIUM": "5.5", "LOW": "2.0"}.get(severity, "0.0")
+
+
+def entries(files: Iterable[str], *, strict: bool) -> dict[tuple[str, str], dict[str, Any]]:
+    """(target, platform) -> that image's entry in the scan reports at `files` (scan.json); a report that
+    cannot be read is an EnvironmentProblem when `strict`, else left out."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for file in sorted(set(files)):
+        try:
+            report = json.loads(Path(file).read_text())
+        except (OSError, ValueError) as exc:
+            if strict:
+                raise EnvironmentProblem(f"cannot read the scan report {file}: {exc}") from exc
+            continue
+        for image in report.get("images", []):
+            found[(str(image.get("target")), str(image.get("platform")))] = image
+    return found
