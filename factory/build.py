@@ -349,8 +349,7 @@ def published_bases(published: Mapping[str, Any], rebuilt: Iterable[str]) -> dic
     for target_id, image in published.items():
         if image is None or target_id in skip:
             continue
-        pinned = f"{image.reference.rsplit(':', 1)[0]}@{image.digest}"
-        found[target_id] = _outside(target_id, pinned, {p: (d, 0) for p, d in image.manifests.items()})
+        found[target_id] = _outside(target_id, image.pinned, {p: (d, 0) for p, d in image.manifests.items()})
     return found
 
 

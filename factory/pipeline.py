@@ -479,10 +479,10 @@ def plan(
     labels), git for which sources changed since an image's commit, each
     version's lifecycle, and (`rescan`) each published image's SBOM against
     factory.lock (the archive's package versions) and today's vulnerability
-    DB (no pull: the SBOM is cached by digest, or made from the registry).
+    DB (the SBOM cached by digest, else its signed attestation, else made from the registry).
     """
     from factory import plan as planning
-    from factory.buildinfo import build_key
+    from factory.buildinfo import BASE_ARG, build_key
     from factory.oci import RegistryClient
     from factory.process import Runner
 
@@ -504,7 +504,7 @@ def plan(
         parent_image = published.get(parent.id) if parent is not None else None
         args: dict[str, str] = {}
         if parent is not None and parent_image is not None:
-            args["BASE_IMAGE"] = f"{parent_image.reference.rsplit(':', 1)[0]}@{parent_image.digest}"
+            args[BASE_ARG] = parent_image.pinned
         dockerfile = workspace.project.rendered / target.dockerfile
         key = build_key(dockerfile.parent, args, target.platforms)
         today.append(

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory import model, notes
+from factory import model, notes, references
 from factory.buildinfo import BUILD_KEY_LABEL
 from factory.debversion import compare
 from factory.errors import EnvironmentProblem, FactoryError, UsageProblem
@@ -80,6 +80,15 @@ class Published:
     created: dt.datetime | None  # when it was published (its dated tag), else its created label
     platforms: tuple[str, ...]
     manifests: Mapping[str, str] = field(default_factory=dict)  # platform -> its manifest digest
+
+    @property
+    def repository(self) -> str:
+        return references.parse(self.reference).repository
+
+    @property
+    def pinned(self) -> str:
+        """`repository@digest`: the image the final tag names, whatever the tag names later."""
+        return f"{self.repository}@{self.digest}"
 
 
 @dataclass
@@ -144,7 +153,7 @@ class Plan:
             image = self.published.get(entry.parent or "")
             if entry.parent is None or entry.parent in rebuilt or image is None:
                 return None
-            return f"{image.reference.rsplit(':', 1)[0]}@{image.digest}"
+            return image.pinned
 
         waves = [
             {
@@ -205,7 +214,7 @@ def decide(
         image = published.get(target.id)
         entry = Entry(target.id, list(target.platforms), parent=item.parent)
         if image is not None:
-            entry.published = image.reference.rsplit(":", 1)[0] + "@" + image.digest
+            entry.published = image.pinned
             entry.last_built = image.created.date().isoformat() if image.created else None
         entry.reasons = _reasons(item, image, entries, now, max_age_days, changed_sources)
         entry.reasons += list((extra or {}).get(target.id, ()))
@@ -403,7 +412,7 @@ def rescan_reasons(
     for target_id, image in published.items():
         if image is None:
             continue
-        repository = image.reference.rsplit(":", 1)[0]
+        repository = image.repository
         installed: dict[str, str] = {}
         archive: dict[str, str] = {}
         fixable: dict[tuple[str, str], Fixable] = {}
