@@ -821,7 +821,7 @@ def publish(
         plans = []
         for target in chosen:
             assert target.repository is not None  # built
-            image = references.parse(target.repository).path.rpartition("/")[2]  # the image's name
+            image = references.parse(target.repository).name
             item = publishing.plan(target, settings.repository(image), oras, [], today)
             scans = attesting.scan_images(target)
             note = publishing.release_note(record, target, item, cosign, client, scans)
@@ -879,7 +879,7 @@ def copy(workspace: Workspace, record_path: Path, board: Board, to: str, selecti
         plans = []
         for target in chosen:
             assert target.published is not None
-            image = references.parse(target.published.repository).path.rpartition("/")[2]
+            image = references.parse(target.published.repository).name
             platforms = [i.digest for i in target.images.values()]
             item = publishing.copy_plan(target.id, target.published, platforms, f"{registry}/{namespace}/{image}", oras)
             plans.append(item)
@@ -954,7 +954,7 @@ def prune(
         staging = [pruning.read_repository(oras, name) for name in oras.repositories(staging_namespace)]
         cache_namespace = f"{registry.address}/{registry.namespace}-cache"
         caches = [pruning.read_repository(oras, name) for name in oras.repositories(cache_namespace)]
-        finals = [settings.repository(r.name.rpartition("/")[2]) for r in staging]
+        finals = [settings.repository(references.parse(r.name).name) for r in staging]
         pins = [pin.digest for pin in workspace.catalogue.pins.values()]
         protected = pruning.in_use(oras, finals, pins, workspace.builds / LATEST)
         old_staging, kept = pruning.decide(staging, pruning.staging_age(cutoff), protected)

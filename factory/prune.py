@@ -109,7 +109,7 @@ def cache_age(
     local run that built the target started before the cutoff; with no local run to tell, it stays."""
 
     def old(repository: str, tag: str) -> str | None:
-        image = repository.rpartition("/")[2]
+        image = references.parse(repository).name
         base = re.sub(r"-linux-[a-z0-9]+(?:-v[0-9])?$", "", tag)
         key = (image, base)
         if key not in in_catalogue:
@@ -165,7 +165,7 @@ def cache_owners(record_files: Iterable[Path]) -> dict[tuple[str, str], dt.datet
             if target.reference is None or started is None:
                 continue
             parsed = references.parse(target.reference)
-            key = (parsed.path.rpartition("/")[2], (parsed.tag or "").removesuffix(f"-{record.run_id}"))
+            key = (parsed.name, (parsed.tag or "").removesuffix(f"-{record.run_id}"))
             if key not in last or last[key] < started:
                 last[key] = started
     return last

@@ -37,6 +37,11 @@ class ImageRef:
         return self.repository[len(registry) + 1 :] if registry else self.repository
 
     @property
+    def name(self) -> str:
+        """The image's own name, the last part of its path (`python` of `.../factory-staging/python`)."""
+        return self.path.rpartition("/")[2]
+
+    @property
     def normalised(self) -> str:
         """The repository with Docker Hub's implicit registry and `library/` made explicit."""
         if self.registry is not None:
