@@ -530,20 +530,25 @@ def plan(
     return result.only(selection, catalogue) if selection else result
 
 
-def _rescan(workspace: Workspace, board: Board, published: Mapping[str, Any], day: dt.date) -> dict[str, list[Any]]:
-    """The plan's rescan of the published SBOMs, with the site's scanner and the project's factory.lock."""
+def scanner(workspace: Workspace, day: dt.date) -> Any:
+    """The site's scanner (factory.scan.Scanner): its policy, DB, cache and the project's exceptions on `day`."""
     from factory import exceptions as excs
-    from factory import plan as planning
     from factory import scan as scanning
 
     root, settings = workspace.project.root, workspace.site.scan
-    lock = lockfile.read(root / lockfile.LOCK_FILE)
-    if lock is None:
-        board.note(f"plan: no {lockfile.LOCK_FILE}: package updates not checked (run `factory lock`)")
     exceptions = excs.load(root, day, root / settings.exceptions)
     database = scanning.Database.of(settings, workspace.site.cache_dir)
-    scanner = scanning.Scanner(settings, database, workspace.site.cache_dir, exceptions, day)
-    return planning.rescan_reasons(published, scanner, lock, board.note, _attested_sbom(workspace))
+    return scanning.Scanner(settings, database, workspace.site.cache_dir, exceptions, day)
+
+
+def _rescan(workspace: Workspace, board: Board, published: Mapping[str, Any], day: dt.date) -> dict[str, list[Any]]:
+    """The plan's rescan of the published SBOMs, with the site's scanner and the project's factory.lock."""
+    from factory import plan as planning
+
+    lock = lockfile.read(workspace.project.root / lockfile.LOCK_FILE)
+    if lock is None:
+        board.note(f"plan: no {lockfile.LOCK_FILE}: package updates not checked (run `factory lock`)")
+    return planning.rescan_reasons(published, scanner(workspace, day), lock, board.note, _attested_sbom(workspace))
 
 
 def _attested_sbom(workspace: Workspace) -> Callable[[str], Mapping[str, Any] | None]:
@@ -660,7 +665,6 @@ def scan(
     now: dt.datetime | None = None,
 ) -> ScanOutcome:
     """Scan every built image of the record per platform; write the verdicts into the record and the reports."""
-    from factory import exceptions as excs
     from factory import scan as scanning
     from factory import scan_reports
     from factory.progress import Phase
@@ -670,12 +674,10 @@ def scan(
     record = records.read(record_path)
     wanted = _selected(record, record_path, selection)
     settings = workspace.site.scan
-    exceptions = excs.load(workspace.project.root, today, workspace.project.root / settings.exceptions)
-    scanner = scanning.Scanner(
-        settings, scanning.Database.of(settings, workspace.site.cache_dir), workspace.site.cache_dir, exceptions, today
-    )
+    gate = scanner(workspace, today)
+    exceptions = gate.exceptions
     board.note("vulnerability DB: preparing")
-    db = scanner.prepare_db()
+    db = gate.prepare_db()
     age = db.age_days(now)
     board.note(f"vulnerability DB: version {db.version}, updated {db.updated_at} ({age} days ago)")
     by_id = {t.id: t for t in record.targets}
@@ -691,17 +693,17 @@ def scan(
             if image is None or repository is None:
                 raise UsageProblem(f"{target.id} has no {platform} digest in {record_path}: build it again")
             reference = f"{repository}@{image.digest}"
-            sbom = scanner.sbom(reference, image.digest, platform)
+            sbom = gate.sbom(reference, image.digest, platform)
             parent_layers: list[str] = []
             if parent is not None and parent.repository and platform in parent.images:
                 parent_digest = parent.images[platform].digest
-                parent_sbom = scanner.sbom(f"{parent.repository}@{parent_digest}", parent_digest, platform)
+                parent_sbom = gate.sbom(f"{parent.repository}@{parent_digest}", parent_digest, platform)
                 parent_layers = scanning.sbom_layers(parent_sbom)
             board.update(target.id, platform, Phase.SCANNING, "vulnerabilities, secrets")
             result = scanning.ImageScan(target.id, platform, image.digest, str(sbom), db, target.dockerfile)
-            result.findings = scanner.vulnerabilities(sbom, target.id, parent_layers, parent.id if parent else None)
-            result.secrets = scanner.secrets(reference, image.digest, platform)
-            scanner.judge(result, age)
+            result.findings = gate.vulnerabilities(sbom, target.id, parent_layers, parent.id if parent else None)
+            result.secrets = gate.secrets(reference, image.digest, platform)
+            gate.judge(result, age)
             scans.append(result)
             board.update(target.id, platform, Phase.SCANNED if result.passed else Phase.FAILED, result.summary)
     states = _exception_states(exceptions, scans, today)
